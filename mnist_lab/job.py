@@ -1,0 +1,66 @@
+"""What Hydra knows about a job, as plain values (filled in by ``run.py``).
+
+Torch-free, so ``run.py`` can build it before the config is checked.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from .record import RunRecord
+
+
+@dataclass(frozen=True)
+class JobInfo:
+    """One Hydra job.
+
+    Attributes:
+        run_dir: the job's output directory.
+        overrides: the task overrides of this job (``hydra.overrides.task``).
+        multirun: part of a sweep (``-m``). job_num: its position in the sweep.
+        sweep_name: the ``+sweep=`` preset, or "sweep" for an ad-hoc one.
+        sweep_start: when the sweep started (``YYYY-mm-dd_HH-MM-SS_ffffff``).
+        config: the composed config, resolved, as plain containers.
+    """
+
+    run_dir: Path
+    overrides: list[str] = field(default_factory=list)
+    multirun: bool = False
+    job_num: int | None = None
+    sweep_name: str | None = None
+    sweep_start: str | None = None
+    config: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def run_name(self) -> str:
+        """Readable and unique in a sweep: ``3-model.depth=[8,16],optimizer.lr=0.01``."""
+        label = ",".join(self.overrides) or "defaults"
+        return f"{self.job_num}-{label}" if self.multirun else label
+
+    @property
+    def group(self) -> str | None:
+        """The sweep's name and start time in a multirun (``depth-2026-11-29_10-15-02_…``)."""
+        return f"{self.sweep_name}-{self.sweep_start}" if self.multirun else None
+
+
+def now() -> str:
+    """The current UTC time, ISO 8601, to the second."""
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def failure_summary(job: JobInfo, error: BaseException, status: str = "failed") -> dict:
+    """The ``summary.json`` fields of a run that failed (or was stopped) with ``error``."""
+    return {"status": status, "error": f"{type(error).__name__}: {error}",
+            "overrides": job.overrides, "finished_at": now()}
+
+
+def record_failure(job: JobInfo, error: BaseException) -> None:
+    """Keep a failed job's status and message in its directory (its metrics untouched)."""
+    record = RunRecord(job.run_dir)
+    previous = record.read_summary() or {}
+    if previous.get("status") in ("failed", "interrupted"):
+        return  # already recorded by the run itself, with more detail
+    record.write_summary({**previous, **failure_summary(job, error)})

@@ -1,0 +1,58 @@
+"""mnist_lab's entry point: train one configured run, or a sweep with ``-m``.
+
+    python run.py                                   # the seed protocol
+    python run.py model.depth=[8,16] optimizer.lr=0.01
+    python run.py -m 'model.depth=[4,8],[8,16]' seed=0,1
+    python run.py trainer.resume=outputs/2026-11-29/10-15-02_123456
+
+A thin adapter: composed config → typed settings → train → objective (the best
+validation error, which a sweeper minimises). The work lives in ``mnist_lab``.
+"""
+
+import os
+import sys
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from omegaconf import DictConfig, OmegaConf
+
+from mnist_lab.config import UserError, to_settings  # registers schemas and resolvers
+from mnist_lab.job import JobInfo, record_failure
+
+
+def job_info(cfg: DictConfig) -> JobInfo:
+    """The job as Hydra sees it, in plain values."""
+    hc = HydraConfig.get()
+    multirun = hc.mode == RunMode.MULTIRUN
+    return JobInfo(
+        run_dir=hc.runtime.output_dir,
+        overrides=list(hc.overrides.task),
+        multirun=multirun,
+        job_num=hc.job.num if multirun else None,
+        sweep_name=hc.runtime.choices.get("sweep") or "sweep",
+        sweep_start=os.environ.get("MNIST_LAB_SWEEP_START"),
+        config=OmegaConf.to_container(cfg, resolve=True),
+    )
+
+
+@hydra.main(version_base="1.3", config_path="conf", config_name="config")
+def main(cfg: DictConfig) -> float:
+    job = job_info(cfg)
+    try:
+        settings = to_settings(cfg)  # value checks, before torch is imported
+        from mnist_lab.experiment import run_experiment
+        from mnist_lab.tracking import make_trackers
+
+        return run_experiment(settings, job, make_trackers(settings.logger, job))
+    except Exception as error:
+        if not getattr(error, "keeps_directory", False):
+            record_failure(job, error)
+        if isinstance(error, UserError) and not job.multirun:
+            print(f"Error: {error}", file=sys.stderr)
+            sys.exit(2)
+        raise
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,65 @@
+"""Shared fixtures: the real MNIST files, config composition, short real runs."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
+
+import mnist_lab.config  # noqa: F401  (registers the schemas and resolvers)
+from mnist_lab.job import JobInfo
+
+REPO = Path(__file__).resolve().parent.parent
+CONF = REPO / "conf"
+DATA_ROOT = Path(os.environ.get("MNIST_LAB_DATA", REPO.parent / "shared" / "mnist")).resolve()
+# Short, real runs: 300 steps at lr 0.01 (the seed lr 0.001 needs more steps).
+SHORT = ["trainer.max_steps=300", "optimizer.lr=0.01", "trainer.progress=false"]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    os.environ.setdefault("MNIST_LAB_DATA", str(DATA_ROOT))
+    os.environ.setdefault("WANDB_SILENT", "true")
+
+
+@pytest.fixture(scope="session")
+def data_root() -> Path:
+    if not (DATA_ROOT / "MNIST" / "raw" / "train-images-idx3-ubyte").is_file():
+        pytest.fail(f"The real MNIST files are needed: set MNIST_LAB_DATA (tried {DATA_ROOT})")
+    return DATA_ROOT
+
+
+def compose_config(overrides: list[str] = (), return_hydra_config: bool = False):
+    """Compose conf/config.yaml with overrides, as Hydra does for run.py."""
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        return compose("config", overrides=list(overrides),
+                       return_hydra_config=return_hydra_config)
+
+
+def run_training(run_dir: Path, overrides: list[str], extra_trackers=(), multirun=False):
+    """Run one real experiment in this process (as run.py would) and return its objective."""
+    from mnist_lab.config import to_settings
+    from mnist_lab.experiment import run_experiment
+
+    cfg = compose_config(overrides)
+    job = JobInfo(run_dir=run_dir, overrides=list(overrides), multirun=multirun,
+                  config=OmegaConf.to_container(cfg, resolve=True))
+    return run_experiment(to_settings(cfg), job, list(extra_trackers))
+
+
+def data_root_state(root: Path) -> dict[str, tuple[int, int]]:
+    """Every path under ``root`` with its size and mtime (to prove nothing was written)."""
+    return {str(p.relative_to(root)): (p.stat().st_size, p.stat().st_mtime_ns)
+            for p in sorted(root.rglob("*"))} | {".": (0, root.stat().st_mtime_ns)}
+
+
+@pytest.fixture(scope="session")
+def short_run(tmp_path_factory: pytest.TempPathFactory, data_root: Path) -> Path:
+    """One real 300-step run shared by the tests that read a finished run's record."""
+    run_dir = tmp_path_factory.mktemp("short_run")
+    before = data_root_state(data_root)
+    run_training(run_dir, SHORT)
+    assert data_root_state(data_root) == before, "the run wrote into the data root"
+    return run_dir

@@ -1,0 +1,115 @@
+"""Config composition, schemas and value checks (Hydra's own style: compose every file)."""
+
+import subprocess
+import sys
+
+import pytest
+from hydra.errors import ConfigCompositionException
+
+from conftest import CONF, REPO, compose_config
+from mnist_lab.config import ConfigError, ConvNetConfig, SGDConfig, to_settings
+
+GROUPS = sorted(p.name for p in CONF.iterdir() if p.is_dir() and p.name != "hydra")
+
+
+def group_options():
+    for group in GROUPS:
+        for option in sorted((CONF / group).glob("*.yaml")):
+            prefix = "+" if group == "sweep" else ""
+            yield f"{prefix}{group}={option.stem}"
+
+
+@pytest.mark.parametrize("override", list(group_options()))
+def test_every_config_file_composes_and_validates(override):
+    with_hydra = compose_config([override], return_hydra_config=True)
+    assert with_hydra.hydra.run.dir.startswith("outputs/")  # the interpolation resolves
+    settings = to_settings(compose_config([override]))
+    assert settings.data.batch_size >= 1
+
+
+def test_defaults_are_the_seed_protocol():
+    s = to_settings(compose_config())
+    seed = to_settings(compose_config(["experiment=seed"]))
+    assert s == seed
+    assert isinstance(s.model, ConvNetConfig) and isinstance(s.optimizer, SGDConfig)
+    assert (s.model.depth, s.model.kernel_size, s.model.fc_width, s.model.dropout) == (
+        [4, 8], 5, 512, 0.5)
+    assert (s.optimizer.lr, s.optimizer.momentum, s.optimizer.schedule) == (0.001, 0.9, "constant")
+    assert (s.data.batch_size, s.data.val_size, s.data.normalize) == (64, 5000, False)
+    assert (s.trainer.epochs, s.trainer.eval_every, s.seed) == (20, 100, 0)
+    assert not s.data.augment.enabled
+
+
+@pytest.mark.parametrize("override", ["model.depth=abc", "model.depth=[4,x]",
+                                      "trainer.epochs=1.5", "data.batch_size=big"])
+def test_wrong_types_fail_at_composition(override):
+    with pytest.raises(ConfigCompositionException) as info:
+        compose_config([override])
+    assert override.split("=")[0] in str(info.value.__cause__ or info.value)
+
+
+BAD_VALUES = [
+    ("model.depth=[]", "model.depth", "non-empty"),
+    ("model.depth=[4,0]", "model.depth", "positive"),
+    ("model.depth=[2,2,2,2,2]", "model.depth", "at most 4"),
+    ("data.batch_size=0", "data.batch_size", ">= 1"),
+    ("trainer.epochs=0", "trainer.epochs", ">= 1"),
+    ("optimizer.lr=0", "optimizer.lr", "> 0"),
+    ("optimizer.lr=-0.1", "optimizer.lr", "> 0"),
+    ("model.dropout=1.0", "model.dropout", "[0, 1)"),
+    ("model.dropout=-0.1", "model.dropout", "[0, 1)"),
+    ("data.val_size=0", "data.val_size", "1..9999"),
+    ("data.val_size=10000", "data.val_size", "1..9999"),
+    ("trainer.device=tpu", "trainer.device", "auto, cpu, cuda"),
+    ("model.kernel_size=4", "model.kernel_size", "odd"),
+    ("trainer.eval_every=0", "trainer.eval_every", ">= 1"),
+    ("seed=-1", "seed", ">= 0"),
+]
+
+
+@pytest.mark.parametrize("override,key,allowed", BAD_VALUES)
+def test_bad_values_name_key_value_and_range(override, key, allowed):
+    with pytest.raises(ConfigError) as info:
+        to_settings(compose_config([override]))
+    message = str(info.value)
+    value = override.split("=", 1)[1]
+    assert message.startswith(f"Invalid config value {key}=")
+    assert value.replace(",", ", ").strip("[]") in message.replace("'", "")
+    assert allowed in message
+
+
+def test_cuda_where_none_exists():
+    import torch
+
+    from mnist_lab.runtime import resolve_device
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    with pytest.raises(ConfigError, match=r"trainer.device='cuda'.*no such CUDA device"):
+        resolve_device("cuda")
+    assert resolve_device("auto").type == "cpu"
+
+
+def test_run_directories_are_unique_and_resume_reuses_one():
+    first = compose_config(return_hydra_config=True).hydra.run.dir
+    second = compose_config(return_hydra_config=True).hydra.run.dir
+    assert first != second and first.startswith("outputs/")
+    resumed = compose_config(["trainer.resume=outputs/x/y"], return_hydra_config=True)
+    assert resumed.hydra.run.dir == "outputs/x/y"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("override,expect", [
+    ("model.depth=[]", "Invalid config value model.depth=[]"),
+    ("data.val_size=10000", "Invalid config value data.val_size=10000"),
+])
+def test_single_run_prints_the_message_alone_and_exits_2(tmp_path, override, expect):
+    result = subprocess.run(
+        [sys.executable, str(REPO / "run.py"), override, f"hydra.run.dir={tmp_path}/run"],
+        capture_output=True, text=True, timeout=120, cwd=tmp_path,
+    )
+    assert result.returncode == 2, result.stderr
+    assert expect in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+    summary = (tmp_path / "run" / "summary.json").read_text()
+    assert '"status": "failed"' in summary and "model.depth" in summary or "val_size" in summary

@@ -1,0 +1,149 @@
+"""Real short training runs: the record, determinism, stop-and-resume, evaluate."""
+
+import json
+import os
+import signal
+import threading
+
+import pytest
+import torch
+
+from conftest import SHORT, run_training
+from mnist_lab.config import ConfigError
+from mnist_lab.evaluate import load_model, main as evaluate_main
+from mnist_lab.record import METRIC_COLUMNS, RunRecord
+from mnist_lab.resume import RunDirTaken
+from mnist_lab.tracking import Tracker
+
+RESUME = ["trainer.max_steps=240", "trainer.eval_every=40", "trainer.checkpoint_every=80",
+          "optimizer.lr=0.01", "trainer.progress=false"]
+
+
+def metrics_without_time(run_dir):
+    return [{k: v for k, v in row.items() if k != "elapsed_s"}
+            for row in RunRecord(run_dir).read_metrics()]
+
+
+def test_short_run_learns_and_records_everything(short_run):
+    record = RunRecord(short_run)
+    rows = record.read_metrics()
+    assert [r["step"] for r in rows] == [100, 200, 300]
+    assert list(rows[0]) == list(METRIC_COLUMNS)
+    assert rows[-1]["val/error"] < 0.15
+    assert rows[-1]["train/error"] < rows[0]["train/error"]
+    assert all(0 <= r["train/error"] <= 1 and r["lr"] == 0.01 for r in rows)
+    summary = record.read_summary()
+    assert summary["status"] == "completed" and summary["steps"] == 300
+    assert summary["val/best_error"] == min(r["val/error"] for r in rows)
+    assert summary["val/final_error"] == rows[-1]["val/error"]
+    assert summary["test/images"] == 5000
+    assert summary["test/accuracy"] == pytest.approx(1 - summary["test/error"])
+    assert summary["train/images_per_s"] > 0 and summary["wall_s"] > 0
+    assert torch.__version__.startswith(summary["versions"]["torch"])
+    for name in ("error_curves", "feature_maps", "filters", "confusion_matrix"):
+        png = record.plots_dir / f"{name}.png"
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5000
+
+
+def test_checkpoint_is_self_describing_and_loads_weights_only(short_run):
+    ckpt = torch.load(short_run / "checkpoint.pt", weights_only=True)
+    assert ckpt["step"] == 300 and ckpt["format_version"] == 1
+    assert ckpt["model"] == {"name": "convnet", "in_shape": [1, 28, 28], "num_classes": 10,
+                             "kwargs": {"depth": [4, 8], "kernel_size": 5, "fc_width": 512,
+                                        "dropout": 0.5, "batch_norm": False}}
+    assert ckpt["input"]["mean"] == 0.0 and ckpt["classes"] == list("0123456789")
+    loaded = load_model(short_run)
+    assert not loaded.model.training and loaded.step == 300
+    history = torch.load(short_run / "weights_history.pt", weights_only=True)
+    assert history["steps"].tolist() == [100, 200, 300]
+    assert history["weights"][0].shape == (3, 4, 1, 5, 5)
+    assert torch.equal(history["weights"][1][-1], ckpt["model_state"]["convs.1.weight"])
+
+
+def test_evaluate_reproduces_the_test_error(short_run, data_root, capsys):
+    assert evaluate_main([str(short_run), "--data-root", str(data_root)]) == 0
+    out = capsys.readouterr().out
+    error = json.loads((short_run / "summary.json").read_text())["test/error"]
+    assert f"test/error {100 * error:.2f}%" in out and "(equal)" in out
+
+
+def test_same_seed_gives_identical_metrics(short_run, tmp_path):
+    run_training(tmp_path, SHORT)
+    assert metrics_without_time(tmp_path) == metrics_without_time(short_run)
+
+
+class StopAt(Tracker):
+    """Sends the process a real SIGINT shortly after an evaluation (mid-window)."""
+
+    def __init__(self, step):
+        self.step = step
+
+    def log_evaluation(self, row, images_per_s, model):
+        if row["step"] == self.step:
+            threading.Timer(0.02, os.kill, (os.getpid(), signal.SIGINT)).start()
+
+
+class CrashAt(Tracker):
+    """Fails the run at an evaluation, like a crash after the last checkpoint."""
+
+    required = True
+
+    def __init__(self, step):
+        self.step = step
+
+    def log_evaluation(self, row, images_per_s, model):
+        if row["step"] == self.step:
+            raise RuntimeError("simulated crash")
+
+
+@pytest.fixture(scope="module")
+def straight(tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("straight")
+    run_training(run_dir, RESUME)
+    return run_dir
+
+
+def assert_same_run(a, b):
+    assert metrics_without_time(a) == metrics_without_time(b)
+    wa = torch.load(a / "checkpoint.pt", weights_only=True)["model_state"]
+    wb = torch.load(b / "checkpoint.pt", weights_only=True)["model_state"]
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+    ha = torch.load(a / "weights_history.pt", weights_only=True)
+    hb = torch.load(b / "weights_history.pt", weights_only=True)
+    assert torch.equal(ha["steps"], hb["steps"])
+    assert all(torch.equal(x, y) for x, y in zip(ha["weights"], hb["weights"]))
+
+
+def test_stopped_and_resumed_equals_straight_through(straight, tmp_path):
+    with pytest.raises(KeyboardInterrupt):
+        run_training(tmp_path, RESUME, extra_trackers=[StopAt(120)])
+    summary = RunRecord(tmp_path).read_summary()
+    stopped_at = torch.load(tmp_path / "checkpoint.pt", weights_only=True)["step"]
+    assert summary["status"] == "interrupted" and 120 <= stopped_at < 240
+    run_training(tmp_path, RESUME + ["trainer.resume=true"])
+    assert RunRecord(tmp_path).read_summary()["status"] == "completed"
+    assert_same_run(straight, tmp_path)
+
+
+def test_crashed_and_resumed_equals_straight_through(straight, tmp_path):
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        run_training(tmp_path, RESUME, extra_trackers=[CrashAt(120)])
+    record = RunRecord(tmp_path)
+    assert record.read_summary()["status"] == "failed"
+    assert "simulated crash" in record.read_summary()["error"]
+    assert [r["step"] for r in record.read_metrics()] == [40, 80, 120]
+    assert torch.load(tmp_path / "checkpoint.pt", weights_only=True)["step"] == 80
+    run_training(tmp_path, RESUME + [f"trainer.resume={tmp_path}"])
+    assert_same_run(straight, tmp_path)
+
+
+def test_a_run_never_overwrites_another(straight):
+    before = (straight / "metrics.csv").read_bytes()
+    with pytest.raises(RunDirTaken, match="refusing to overwrite"):
+        run_training(straight, RESUME)
+    assert (straight / "metrics.csv").read_bytes() == before
+
+
+def test_resume_keeps_the_run_settings(straight, tmp_path):
+    with pytest.raises(ConfigError, match=r"model.depth=\[8, 16\].*keeps its own settings"):
+        run_training(straight, RESUME + ["trainer.resume=true", "model.depth=[8,16]"])
