@@ -19,6 +19,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from mnist_lab.config import UserError, to_settings  # registers schemas and resolvers
 from mnist_lab.job import JobInfo, record_failure
+from mnist_lab.sweep import SWEEP_START_ENV
 
 
 def job_info(cfg: DictConfig) -> JobInfo:
@@ -31,7 +32,7 @@ def job_info(cfg: DictConfig) -> JobInfo:
         multirun=multirun,
         job_num=hc.job.num if multirun else None,
         sweep_name=hc.runtime.choices.get("sweep") or "sweep",
-        sweep_start=os.environ.get("MNIST_LAB_SWEEP_START"),
+        sweep_start=os.environ.get(SWEEP_START_ENV),
         config=OmegaConf.to_container(cfg, resolve=True),
     )
 

@@ -55,9 +55,10 @@ def run_experiment(cfg: Config, job: JobInfo, extra_trackers: list[Tracker] = ()
     summary = {"status": "running", "overrides": job.overrides, "device": str(device),
                "num_threads": threads, "started_at": now(), "config": config}
     trackers = Trackers([LocalTracker(record), *extra_trackers])
+    probe = data.norm.apply(data.val.images[:PROBE_IMAGES])
     try:
-        trackers.log_start(summary)
-        best = run.train_and_test(trackers, summary)
+        trackers.log_start(summary, probe)
+        best = run.train_and_test(trackers, summary, probe)
     except BaseException as error:
         status = "interrupted" if isinstance(error, KeyboardInterrupt) else "failed"
         trackers.log_failure({**summary, **failure_summary(job, error, status)})
@@ -145,7 +146,8 @@ class Run:
                 self.data.in_shape, self.data.classes, self.data.norm.mean, self.data.norm.std),
         })
 
-    def train_and_test(self, trackers: Tracker, summary: dict[str, Any]) -> float:
+    def train_and_test(self, trackers: Tracker, summary: dict[str, Any],
+                       probe: torch.Tensor) -> float:
         """Train to the end, evaluate the test split, write the summary; best val error."""
         augmenter = (Augmenter(self.cfg.data.augment, self.cfg.seed)
                      if self.cfg.data.augment.enabled else None)
@@ -156,7 +158,6 @@ class Run:
         wall_s = state.elapsed_s + time.perf_counter() - test_start
         summary.update(self.final_figures(state, test.error, wall_s), finished_at=now())
         summary.update(versions=provenance.versions(), git=provenance.git_commit())
-        probe = self.data.norm.apply(self.data.val.images[:PROBE_IMAGES])
         trackers.log_end(RunEnd(summary, state.rows, test, self.data.test.images.cpu(),
                                 self.data.test.labels.cpu(), self.data.classes, self.model,
                                 self.history, probe))

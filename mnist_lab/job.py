@@ -13,6 +13,10 @@ from typing import Any
 from .record import RunRecord
 
 
+NAME_EXCLUDES = ("logger", "hydra", "trainer.progress", "trainer.device", "trainer.num_threads",
+                 "trainer.resume", "data.root", "data.download")
+
+
 @dataclass(frozen=True)
 class JobInfo:
     """One Hydra job.
@@ -22,7 +26,7 @@ class JobInfo:
         overrides: the task overrides of this job (``hydra.overrides.task``).
         multirun: part of a sweep (``-m``). job_num: its position in the sweep.
         sweep_name: the ``+sweep=`` preset, or "sweep" for an ad-hoc one.
-        sweep_start: when the sweep started (``YYYY-mm-dd_HH-MM-SS_ffffff``).
+        sweep_start: when the sweep started (``YYYY-mm-dd_HH-MM-SS``).
         config: the composed config, resolved, as plain containers.
     """
 
@@ -36,13 +40,18 @@ class JobInfo:
 
     @property
     def run_name(self) -> str:
-        """Readable and unique in a sweep: ``3-model.depth=[8,16],optimizer.lr=0.01``."""
-        label = ",".join(self.overrides) or "defaults"
+        """Readable and unique in a sweep: ``3-model.depth=[8,16],optimizer.lr=0.01``.
+
+        The job number and the overrides that define the experiment (not those
+        of :data:`NAME_EXCLUDES`, which only say how or where it runs).
+        """
+        kept = [o for o in self.overrides if not o.lstrip("+~").startswith(NAME_EXCLUDES)]
+        label = ",".join(kept) or "defaults"
         return f"{self.job_num}-{label}" if self.multirun else label
 
     @property
     def group(self) -> str | None:
-        """The sweep's name and start time in a multirun (``depth-2026-11-29_10-15-02_…``)."""
+        """The sweep's name and start time in a multirun (``depth-2026-11-29_10-15-02``)."""
         return f"{self.sweep_name}-{self.sweep_start}" if self.multirun else None
 
 

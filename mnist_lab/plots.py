@@ -25,6 +25,15 @@ def save(fig: Figure, path: str | Path) -> Path:
     return Path(path)
 
 
+def to_rgb(fig: Figure) -> np.ndarray:
+    """Render ``fig`` to a uint8 (H, W, 3) RGB array (for W&B images)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    return np.asarray(canvas.buffer_rgba())[..., :3].copy()
+
+
 def _error_axes(fig: Figure, title: str):
     ax = fig.add_subplot()
     ax.set_yscale("log")

@@ -67,6 +67,10 @@ class RunRecord:
         """The folder handed to ``wandb.init(dir=...)`` (W&B adds ``wandb/`` inside)."""
         return self.dir
 
+    @property
+    def checkpoint_path(self) -> Path:
+        return self.dir / CHECKPOINT
+
     def has_record(self) -> bool:
         """True when a run has already written its record here."""
         return any((self.dir / name).exists() for name in (METRICS, SUMMARY, CHECKPOINT))

@@ -59,8 +59,11 @@ class Tracker:
 
     required = False  # a required tracker's failure stops the run
 
-    def log_start(self, summary: dict[str, Any]) -> None:
-        """The run starts (or resumes); ``summary`` has ``status: running``."""
+    def log_start(self, summary: dict[str, Any], probe: torch.Tensor) -> None:
+        """The run starts (or resumes); ``summary`` has ``status: running``.
+
+        ``probe``: float32 (K, C, H, W) fixed, normalised validation images.
+        """
 
     def log_evaluation(self, row: dict[str, float], images_per_s: float,
                        model: nn.Module) -> None:
@@ -93,9 +96,18 @@ class Trackers(Tracker):
                 log.warning("%s failed in %s and is switched off for this run "
                             "(training and the local record go on): %s",
                             type(tracker).__name__, method, error)
+                if method != "close":
+                    self._close_quietly(tracker)
 
-    def log_start(self, summary: dict[str, Any]) -> None:
-        self._each("log_start", summary)
+    @staticmethod
+    def _close_quietly(tracker: Tracker) -> None:
+        try:
+            tracker.close(1)
+        except Exception:
+            pass
+
+    def log_start(self, summary: dict[str, Any], probe: torch.Tensor) -> None:
+        self._each("log_start", summary, probe)
 
     def log_evaluation(self, row: dict[str, float], images_per_s: float,
                        model: nn.Module) -> None:
@@ -119,7 +131,7 @@ class LocalTracker(Tracker):
     def __init__(self, record: RunRecord) -> None:
         self.record = record
 
-    def log_start(self, summary: dict[str, Any]) -> None:
+    def log_start(self, summary: dict[str, Any], probe: torch.Tensor) -> None:
         self.record.write_summary(summary)
 
     def log_evaluation(self, row: dict[str, float], images_per_s: float,

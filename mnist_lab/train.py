@@ -26,6 +26,7 @@ from typing import Any, Callable, Iterator
 import torch
 import torch.nn.functional as F
 from tqdm import tqdm
+from tqdm.contrib.logging import logging_redirect_tqdm
 
 from .augment import Augmenter
 from .data import MNISTData, batches, steps_per_epoch
@@ -183,7 +184,7 @@ def fit(model: torch.nn.Module, optimizer: torch.optim.Optimizer,
     bar = tqdm(total=total, initial=state.step, unit="step", dynamic_ncols=True,
                disable=None if loop.progress else True, leave=False)
     stream = _batch_stream(data, loop, state.step, augmenter)
-    with StopRequest() as stop, bar:
+    with StopRequest() as stop, bar, logging_redirect_tqdm():
         session_start = time.perf_counter() - state.elapsed_s
         tick = time.perf_counter()
         for x, y in stream:
@@ -235,7 +236,7 @@ def _evaluate(model: torch.nn.Module, data: MNISTData, state: LoopState, lr: flo
         history.offer(state.step, model.conv_weights())
     images_per_s = state.train_images / state.train_s if state.train_s > 0 else math.nan
     tracker.log_evaluation(row, images_per_s, model)
-    tqdm.write(
+    log.info(
         f"step {state.step:>6}  epoch {row['epoch']:6.2f}  train/error {100 * train_error:6.2f}%  "
         f"val/error {100 * val.error:6.2f}%  val/loss {val.loss:.4f}  lr {lr:.3g}  "
         f"{images_per_s:,.0f} images/s"

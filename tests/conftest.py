@@ -16,7 +16,8 @@ REPO = Path(__file__).resolve().parent.parent
 CONF = REPO / "conf"
 DATA_ROOT = Path(os.environ.get("MNIST_LAB_DATA", REPO.parent / "shared" / "mnist")).resolve()
 # Short, real runs: 300 steps at lr 0.01 (the seed lr 0.001 needs more steps).
-SHORT = ["trainer.max_steps=300", "optimizer.lr=0.01", "trainer.progress=false"]
+FAST = ["trainer.max_steps=300", "optimizer.lr=0.01", "trainer.progress=false"]
+SHORT = FAST + ["logger=none"]
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -42,11 +43,14 @@ def run_training(run_dir: Path, overrides: list[str], extra_trackers=(), multiru
     """Run one real experiment in this process (as run.py would) and return its objective."""
     from mnist_lab.config import to_settings
     from mnist_lab.experiment import run_experiment
+    from mnist_lab.tracking import make_trackers
 
     cfg = compose_config(overrides)
     job = JobInfo(run_dir=run_dir, overrides=list(overrides), multirun=multirun,
                   config=OmegaConf.to_container(cfg, resolve=True))
-    return run_experiment(to_settings(cfg), job, list(extra_trackers))
+    settings = to_settings(cfg)
+    trackers = make_trackers(settings.logger, job) + list(extra_trackers)
+    return run_experiment(settings, job, trackers)
 
 
 def data_root_state(root: Path) -> dict[str, tuple[int, int]]:
@@ -63,3 +67,30 @@ def short_run(tmp_path_factory: pytest.TempPathFactory, data_root: Path) -> Path
     run_training(run_dir, SHORT)
     assert data_root_state(data_root) == before, "the run wrote into the data root"
     return run_dir
+
+
+@pytest.fixture
+def wandb_env(tmp_path, monkeypatch):
+    """Offline, silent wandb whose every file lands under ``tmp_path`` (HOME included).
+
+    wandb reads the environment once per process, so it is torn down before and
+    after; teardown also waits until wandb-core has written the run files.
+    """
+    import wandb
+
+    home = tmp_path / "home"
+    home.mkdir()
+    for key in ("WANDB_API_KEY", "WANDB_RUN_ID", "WANDB_RESUME", "WANDB_PROJECT",
+                "WANDB_ENTITY", "WANDB_BASE_URL"):
+        monkeypatch.delenv(key, raising=False)
+    env = {"HOME": home, "WANDB_MODE": "offline", "WANDB_SILENT": "true",
+           "WANDB_DISABLE_GIT": "true", "WANDB__DISABLE_STATS": "true",
+           "WANDB_CONFIG_DIR": tmp_path / "wandb_config", "WANDB_CACHE_DIR": tmp_path / "cache",
+           "WANDB_DATA_DIR": tmp_path / "wandb_data"}
+    for key, value in env.items():
+        monkeypatch.setenv(key, str(value))
+    wandb.teardown()
+    yield home
+    if wandb.run is not None:
+        wandb.run.finish()
+    wandb.teardown()

@@ -16,7 +16,7 @@ from mnist_lab.resume import RunDirTaken
 from mnist_lab.tracking import Tracker
 
 RESUME = ["trainer.max_steps=240", "trainer.eval_every=40", "trainer.checkpoint_every=80",
-          "optimizer.lr=0.01", "trainer.progress=false"]
+          "optimizer.lr=0.01", "trainer.progress=false", "logger=none"]
 
 
 def metrics_without_time(run_dir):

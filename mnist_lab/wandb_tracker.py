@@ -1,0 +1,229 @@
+"""Weights & Biases tracking: error curves, feature maps, filters, test results, model.
+
+Mode (``logger.mode``, default ``${oc.env:WANDB_MODE,auto}``):
+
+- ``auto``: online when the user is logged in (``WANDB_API_KEY``, or a key saved
+  by ``wandb login``), offline otherwise; the offline run's folder is printed
+  with the ``wandb sync`` command that uploads it.
+- ``online``: without credentials the run fails before training, with how to
+  log in. A server not reached within ``logger.init_timeout`` seconds: the run
+  goes on offline, and says so.
+- ``offline`` / ``disabled``: as wandb defines them.
+
+Nothing here ever prompts: wandb prompts only on a terminal, and this module
+decides the mode before ``wandb.init``. A W&B failure during the run never stops
+training (see :class:`~mnist_lab.tracking.Trackers`). The W&B run id is kept in
+the run directory, so a resumed run continues the same W&B run.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import string
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from . import plots
+from .config import UserError, WandbLoggerConfig
+from .evaluate import eval_mode
+from .job import JobInfo
+from .record import RunRecord
+from .tracking import RunEnd, Tracker
+
+log = logging.getLogger(__name__)
+MAX_MISCLASSIFIED = 100  # rows of the misclassified-images table
+PROBE_SHOWN = 4  # validation images whose feature maps are logged
+
+
+def has_credentials() -> bool:
+    """True when a W&B API key is available, without network access or a prompt.
+
+    Looks where wandb looks: ``WANDB_API_KEY``, an identity-token file, wandb's
+    settings files, and the ``.netrc`` entry ``wandb login`` writes.
+    """
+    import wandb
+    from wandb.sdk.lib import wbauth
+
+    if os.environ.get("WANDB_API_KEY") or os.environ.get("WANDB_IDENTITY_TOKEN_FILE"):
+        return True
+    settings = wandb.Settings()
+    settings.update_from_system_settings()
+    settings.update_from_env_vars(dict(os.environ))
+    if settings.api_key:
+        return True
+    try:
+        return bool(wbauth.read_netrc_auth(host=settings.base_url))
+    except Exception:  # a malformed .netrc entry counts as no credentials
+        return False
+
+
+def resolve_mode(mode: str) -> str:
+    """``logger.mode`` → the mode handed to ``wandb.init``.
+
+    Raises:
+        UserError: ``online`` asked for without credentials.
+    """
+    if mode in ("offline", "disabled"):
+        return mode
+    logged_in = has_credentials()
+    if mode == "online" and not logged_in:
+        raise UserError(
+            "logger.mode=online, but no W&B credentials were found (no WANDB_API_KEY and "
+            "no key saved by `wandb login`). Log in with `wandb login` (or set "
+            "WANDB_API_KEY), or run with logger.mode=offline and upload later with "
+            "`wandb sync`, or use logger=none."
+        )
+    return "online" if logged_in else "offline"
+
+
+def new_run_id() -> str:
+    """A W&B run id: 8 random lowercase letters and digits, like wandb's own."""
+    alphabet = string.ascii_lowercase + string.digits
+    return "".join(secrets.choice(alphabet) for _ in range(8))
+
+
+class WandbTracker(Tracker):
+    """Logs a run to W&B.
+
+    Args:
+        cfg: the ``logger`` settings.
+        job: the Hydra job (run directory, name, group in a sweep).
+
+    Raises:
+        UserError: online mode without credentials (at construction, before training).
+    """
+
+    def __init__(self, cfg: WandbLoggerConfig, job: JobInfo) -> None:
+        self.cfg = cfg
+        self.job = job
+        self.mode = resolve_mode(cfg.mode)
+        self.record = RunRecord(job.run_dir)
+        self.last_step = -1  # the last step logged to this W&B run, over all sessions
+        self.run: Any = None
+        self.evaluations = 0
+        self.probe: torch.Tensor | None = None
+
+    def _init(self, mode: str, run_id: str, config: dict[str, Any]) -> Any:
+        import wandb
+
+        return wandb.init(
+            project=self.cfg.project, entity=self.cfg.entity,
+            group=self.cfg.group or self.job.group,
+            name=self.job.run_name if self.job.overrides or self.job.multirun else None,
+            job_type="train", tags=list(self.cfg.tags), notes=self.cfg.notes,
+            config=config, dir=str(self.record.wandb_dir),
+            id=run_id, resume="allow", mode=mode, reinit="create_new",
+            settings=wandb.Settings(init_timeout=self.cfg.init_timeout, console="off"),
+        )
+
+    def log_start(self, summary: dict[str, Any], probe: torch.Tensor) -> None:
+        """Start (or resume) the W&B run; the id is kept in the run directory."""
+        import wandb
+
+        state = self.record.read_tracker_state()
+        run_id = state.get("wandb_run_id") or new_run_id()
+        self.last_step = state.get("wandb_last_step", -1)
+        self.record.write_tracker_state({"wandb_run_id": run_id, "wandb_last_step": self.last_step})
+        self.probe = probe[:PROBE_SHOWN]
+        try:
+            self.run = self._init(self.mode, run_id, summary["config"])
+        except Exception as error:
+            if self.mode != "online":
+                raise
+            log.warning("W&B server not reached within %.0f s (%s); logging offline instead.",
+                        self.cfg.init_timeout, " ".join(str(error).split()))
+            self.mode = "offline"
+            wandb.teardown()  # the failed online attempt still holds the run id
+            self.run = self._init("offline", run_id, summary["config"])
+        self.run.define_metric("val/error", summary="min")
+        if self.mode == "offline":
+            folder = os.path.dirname(self.run.dir)  # run.dir is <folder>/files
+            log.info("W&B run is offline in %s; upload it with: wandb sync %s", folder, folder)
+
+    def log_evaluation(self, row: dict[str, float], images_per_s: float,
+                       model: nn.Module) -> None:
+        """The metrics row at the training step; every few evaluations the images.
+
+        A resumed run recomputes the rows after its checkpoint; those already in
+        W&B are not logged twice, so W&B's steps keep increasing.
+        """
+        step = int(row["step"])
+        if step <= self.last_step:
+            return
+        data = {k: v for k, v in row.items() if k not in ("step", "elapsed_s")}
+        data["train/images_per_s"] = images_per_s
+        every = self.cfg.log_images_every
+        if every and self.evaluations % every == 0 and hasattr(model, "feature_maps"):
+            data.update(self._images(model))
+        self.evaluations += 1
+        self.run.log(data, step=step)
+        self.last_step = step
+        self.record.write_tracker_state({"wandb_run_id": self.run.id, "wandb_last_step": step})
+
+    def _images(self, model: nn.Module) -> dict[str, Any]:
+        """Feature maps of each conv layer (rows: probe images) and conv1's filters, uint8."""
+        import wandb
+
+        with eval_mode(model):
+            maps = model.feature_maps(self.probe)
+        images = {}
+        for i, m in enumerate(maps):
+            shown = m[:, : plots.MAX_CHANNELS]  # (K, C, H, W): one row per probe image
+            grid = plots.uint8_grid(shown.reshape(-1, 1, *shown.shape[-2:]), nrow=shown.shape[1])
+            images[f"features/conv{i + 1}"] = wandb.Image(
+                grid, caption=f"conv{i + 1}: {shown.shape[1]} maps of {len(shown)} images")
+        filters = model.conv_weights()[0][0].detach()
+        images["filters/conv1"] = wandb.Image(
+            plots.uint8_grid(filters.reshape(-1, 1, *filters.shape[-2:])[: plots.MAX_CHANNELS]),
+            caption="conv1 filters")
+        return images
+
+    def log_end(self, end: RunEnd) -> None:
+        """Summary figures, confusion matrix, misclassified images, curves, model artifact."""
+        import wandb
+
+        self.run.summary.update({k: v for k, v in end.summary.items()
+                                 if isinstance(v, (int, float, str)) and k != "status"})
+        labels, predicted = end.test_labels.tolist(), end.test.predictions.tolist()
+        self.run.log({
+            "test/confusion_matrix": wandb.plot.confusion_matrix(
+                y_true=labels, preds=predicted, class_names=list(end.classes),
+                title="Test confusion matrix"),
+            "test/misclassified": self._misclassified(end),
+            "plots/error_curves": wandb.Image(plots.to_rgb(plots.error_curves(end.rows))),
+        }, step=int(end.summary["steps"]))
+        checkpoint = self.record.checkpoint_path
+        artifact = wandb.Artifact(f"model-{self.run.id}", type="model", metadata={
+            k: end.summary[k] for k in ("test/error", "val/best_error", "steps")})
+        artifact.add_file(str(checkpoint))
+        self.run.log_artifact(artifact)
+
+    def _misclassified(self, end: RunEnd) -> Any:
+        import wandb
+
+        wrong = (end.test.predictions != end.test_labels).nonzero().flatten()[:MAX_MISCLASSIFIED]
+        table = wandb.Table(columns=["image", "true", "predicted", "probability"])
+        for i in wrong.tolist():
+            image = end.test_images[i, 0].numpy().astype(np.uint8)
+            table.add_data(wandb.Image(image), end.classes[end.test_labels[i]],
+                           end.classes[end.test.predictions[i]],
+                           round(float(end.test.probabilities[i]), 4))
+        return table
+
+    def log_failure(self, summary: dict[str, Any]) -> None:
+        if self.run is not None:
+            self.run.summary.update({"status": summary["status"], "error": summary["error"]})
+
+    def close(self, exit_code: int) -> None:
+        """Finish the run (non-zero: marked failed) and wait until its files are written."""
+        import wandb
+
+        if self.run is not None:
+            self.run.finish(exit_code=exit_code)
+            self.run = None
+        wandb.teardown()

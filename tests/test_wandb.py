@@ -1,0 +1,152 @@
+"""W&B tracking, read back from the real offline run files (no mocks)."""
+
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+from omegaconf import OmegaConf
+from PIL import Image
+
+import wandb_file as wf
+from conftest import FAST, REPO, compose_config, run_training
+from mnist_lab.config import UserError
+from mnist_lab.record import RunRecord
+from mnist_lab.tracking import Tracker
+from mnist_lab.wandb_tracker import resolve_mode
+
+WANDB = FAST + ["logger=wandb", "logger.log_images_every=2"]
+
+
+def wandb_run(run_dir):
+    run_id = RunRecord(run_dir).read_tracker_state()["wandb_run_id"]
+    return wf.read_runs(wf.find_run_files(run_dir / "wandb", run_id))
+
+
+def test_run_logs_what_the_record_holds(tmp_path, wandb_env):
+    run_training(tmp_path, WANDB)
+    run = wandb_run(tmp_path)
+    rows = RunRecord(tmp_path).read_metrics()
+    assert wf.history_values(run, "val/error") == [(r["step"], r["val/error"]) for r in rows]
+    assert wf.history_values(run, "train/error") == [(r["step"], r["train/error"]) for r in rows]
+    assert all(v > 0 for _, v in wf.history_values(run, "train/images_per_s"))
+    assert run.config == OmegaConf.to_container(compose_config(WANDB), resolve=True)
+    assert run.job_type == "train" and run.project == "mnist_lab" and run.exit_code == 0
+    summary = RunRecord(tmp_path).read_summary()
+    assert run.summary["test/error"] == summary["test/error"]
+    assert run.summary["val/error"]["min"] == summary["val/best_error"]
+    assert any(a["type"] == "model" for a in run.artifacts)
+    # images at evaluations 0 and 2 (steps 100 and 300): uint8 grids, not blank
+    steps_with_images = [s for s, _ in wf.history_values(run, "features/conv1")]
+    assert steps_with_images == [100, 300]
+    for key in ("features/conv1", "features/conv2", "filters/conv1"):
+        for _, image in wf.history_values(run, key):
+            pixels = np.asarray(Image.open(run.file_path(image["path"])))
+            assert pixels.dtype == np.uint8 and pixels.std() > 20 and pixels.max() == 255
+    assert "test/misclassified" in run.history[-1] and "test/confusion_matrix_table" in run.history[-1]
+
+
+def test_resumed_run_continues_the_same_wandb_run(tmp_path, wandb_env):
+    from test_training import RESUME, CrashAt
+
+    overrides = [o for o in RESUME if o != "logger=none"] + ["logger=wandb"]
+    with pytest.raises(RuntimeError):
+        run_training(tmp_path, overrides, extra_trackers=[CrashAt(120)])
+    first_id = RunRecord(tmp_path).read_tracker_state()["wandb_run_id"]
+    run_training(tmp_path, overrides + ["trainer.resume=true"])
+    files = wf.find_run_files(tmp_path / "wandb", first_id)
+    assert len(files) == 2
+    sessions = [wf.read_run(f) for f in files]
+    assert sessions[0].exit_code == 1 and sessions[1].exit_code == 0
+    assert sessions[1].resumed and sessions[1].run_id == first_id
+    steps = [s for s, _ in wf.history_values(wf.read_runs(files), "val/error")]
+    assert steps == [40, 80, 120, 160, 200, 240]  # increasing: row 120 is not logged twice
+
+
+def test_logger_none_writes_no_wandb_directory(short_run):
+    assert not (short_run / "wandb").exists()
+    assert not (short_run / "tracker.json").exists()
+
+
+def test_failing_optional_tracker_never_stops_training(tmp_path, caplog):
+    class Broken(Tracker):
+        closed = None
+
+        def log_evaluation(self, row, images_per_s, model):
+            raise ConnectionError("server went away")
+
+        def close(self, exit_code):
+            Broken.closed = exit_code
+
+    run_training(tmp_path, FAST + ["logger=none"], extra_trackers=[Broken()])
+    assert [r["step"] for r in RunRecord(tmp_path).read_metrics()] == [100, 200, 300]
+    assert RunRecord(tmp_path).read_summary()["status"] == "completed"
+    warnings = [r for r in caplog.records if "server went away" in r.message]
+    assert len(warnings) == 1 and Broken.closed == 1
+
+
+def test_auto_mode_is_online_only_with_credentials(wandb_env, monkeypatch):
+    monkeypatch.delenv("WANDB_MODE")
+    assert resolve_mode("auto") == "offline"
+    with pytest.raises(UserError, match="wandb login"):
+        resolve_mode("online")
+    monkeypatch.setenv("WANDB_API_KEY", "a" * 40)
+    assert resolve_mode("auto") == "online"
+    (wandb_env / ".netrc").write_text("machine api.wandb.ai\n  login user\n  password " + "b" * 40)
+    monkeypatch.delenv("WANDB_API_KEY")
+    assert resolve_mode("auto") == "online"
+
+
+def test_unreachable_server_falls_back_to_offline(tmp_path, wandb_env, monkeypatch, caplog):
+    monkeypatch.delenv("WANDB_MODE")
+    monkeypatch.setenv("WANDB_API_KEY", "a" * 40)
+    monkeypatch.setenv("WANDB_BASE_URL", "http://127.0.0.1:9")  # nothing listens there
+    run_training(tmp_path, FAST + ["trainer.max_steps=100", "logger=wandb",
+                                   "logger.mode=online", "logger.init_timeout=3"])
+    assert any("logging offline instead" in r.message for r in caplog.records)
+    run = wandb_run(tmp_path)
+    assert run.exit_code == 0 and len(wf.history_values(run, "val/error")) == 1
+
+
+def env_without_credentials(home):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WANDB_")}
+    return {**env, "HOME": str(home), "WANDB_SILENT": "true"}
+
+
+@pytest.mark.slow
+def test_online_without_credentials_fails_fast_without_a_tty(tmp_path):
+    start = time.perf_counter()
+    result = subprocess.run(
+        [sys.executable, str(REPO / "run.py"), "logger.mode=online", f"hydra.run.dir={tmp_path}/r"],
+        capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
+        env=env_without_credentials(tmp_path), cwd=tmp_path,
+    )
+    assert result.returncode == 2
+    assert "no W&B credentials" in result.stderr and "wandb login" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert time.perf_counter() - start < 60
+    assert not (tmp_path / "r" / "metrics.csv").exists(), "training must not start"
+
+
+@pytest.mark.slow
+def test_multirun_gives_one_wandb_run_per_job_in_one_group(tmp_path):
+    sweep = tmp_path / "sweep"
+    env = {**env_without_credentials(tmp_path), "WANDB_MODE": "offline"}
+    result = subprocess.run(
+        [sys.executable, str(REPO / "run.py"), "-m", "model.depth=[4,8],[8,16]", "logger=wandb",
+         "trainer.max_steps=40", "trainer.eval_every=20", "trainer.progress=false",
+         f"hydra.sweep.dir={sweep}"],
+        capture_output=True, text=True, timeout=300, env=env, cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    runs = [wandb_run(sweep / str(job)) for job in (0, 1)]
+    assert runs[0].group == runs[1].group and runs[0].group.startswith("sweep-20")
+    assert [r.name for r in runs] == [
+        f"{i}-model.depth={d},trainer.max_steps=40,trainer.eval_every=20"
+        for i, d in enumerate(["[4,8]", "[8,16]"])]
+    assert runs[0].run_id != runs[1].run_id and all(r.exit_code == 0 for r in runs)
+    for job, run in zip((0, 1), runs):
+        rows = RunRecord(sweep / str(job)).read_metrics()
+        assert wf.history_values(run, "val/error") == [(r["step"], r["val/error"]) for r in rows]
