@@ -112,8 +112,9 @@ def runs_table(runs: list[RunInfo], fractions: bool = False,
     Error rates as percentages for people, or as fractions (``fractions``) for files.
     """
     keys = varying_keys(runs)
+    errors = any(r.error for r in runs)
     columns = ["run", *keys, "status", "val/best_error", "test/error", "epochs",
-               "wall_s", "images_per_s"]
+               "wall_s", "images_per_s", *(["error"] if errors else [])]
     rows = []
     for r in sorted(runs, key=_sort_key):
         name = str(r.path.relative_to(base)) if base and r.path.is_relative_to(base) else str(r.path)
@@ -121,7 +122,8 @@ def runs_table(runs: list[RunInfo], fractions: bool = False,
                      _pct(r.val_best, fractions), _pct(r.test_error, fractions),
                      "" if r.epochs is None else f"{r.epochs:g}",
                      "" if r.wall_s is None else f"{r.wall_s:.1f}",
-                     "" if r.images_per_s is None else f"{r.images_per_s:.0f}"])
+                     "" if r.images_per_s is None else f"{r.images_per_s:.0f}",
+                     *([" ".join((r.error or "").split())] if errors else [])])
     return columns, rows
 
 

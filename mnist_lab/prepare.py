@@ -139,8 +139,8 @@ def _upsample(a: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     return np.asarray(Image.fromarray(a, mode="F").resize(shape[::-1], Image.Resampling.BILINEAR))
 
 
-def to_light_ink(grey: np.ndarray) -> np.ndarray:
-    """Decide polarity; return (H, W) float32 in [0, 1] with the ink lighter than the paper.
+def to_light_ink(grey: np.ndarray) -> tuple[np.ndarray, bool]:
+    """Decide polarity: (H, W) float32 in [0, 1] with the ink lighter than the paper, inverted?
 
     Rule: the paper's lighting is modelled as a plane (least squares on the coarse grid);
     ink is the minority, so it forms the long tail of the residual. A negative third moment
@@ -152,7 +152,28 @@ def to_light_ink(grey: np.ndarray) -> np.ndarray:
     for axis, n in enumerate(c.shape):  # the grid is regular: fit each slope on its own
         x = np.arange(n) - (n - 1) / 2
         c -= np.expand_dims(x * ((x @ c.mean(axis=1 - axis)) / (x @ x)), 1 - axis)
-    return 1.0 - grey if float(np.mean(c * c * c)) < 0 else grey
+    dark_ink = float(np.mean(c * c * c)) < 0
+    return (1.0 - grey if dark_ink else grey), dark_ink
+
+
+def _opening(c: np.ndarray, k: int) -> np.ndarray:
+    """Grey opening (k x k min filter, then max filter): removes bright details thinner than k."""
+    return _minmax(_minmax(c, k, np.minimum), k, np.maximum)
+
+
+def _stroke_width(detail: np.ndarray) -> float:
+    """Typical stroke width in px of the ink in a (h, w) float image of bright detail on 0.
+
+    Ink = Otsu split of `detail`; width = median length of its runs along rows and columns
+    (a median, so that a few wide blobs such as glare do not count).
+    """
+    hist, edges = np.histogram(detail, 256)
+    mask = detail > edges[_otsu(hist) + 1]
+    lengths = []
+    for m in (mask, mask.T):
+        edge = np.diff(np.pad(m, ((0, 0), (1, 1))).astype(np.int8), axis=1)
+        lengths.append(np.flatnonzero(edge == -1) - np.flatnonzero(edge == 1))
+    return float(np.median(np.concatenate(lengths))) if mask.any() else 1.0
 
 
 def _otsu(hist: np.ndarray) -> int:
@@ -165,7 +186,7 @@ def _otsu(hist: np.ndarray) -> int:
     return int(np.argmax(between)) if between.max() > 0 else len(hist) // 2
 
 
-def remove_background(light: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def remove_background(light: np.ndarray, inverted: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Flatten the lighting and split ink from paper: (H, W) float32 light ink -> (ink, sure).
 
     `ink`: (H, W) float32 in [0, 1], paper exactly 0, anti-aliased edges kept as grey;
@@ -179,8 +200,15 @@ def remove_background(light: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     and 0 below m + 3 s (noise gate).
     """
     c = _coarse(light)
-    k = max(3, min(c.shape) // 4 | 1)
-    r = light - _upsample(_minmax(_minmax(c, k, np.minimum), k, np.maximum), light.shape)
+    k = max(3, min(c.shape) // 3 | 1)
+    bg = _opening(c, k)
+    k_thin = min(k, max(3, min(c.shape) // 8 | 1, int(4 * _stroke_width(c - bg)) | 1))
+    if k_thin < k:  # thin strokes: a smaller window follows shadows and corners better
+        bg = _opening(c, k_thin)
+    bg = _upsample(bg, light.shape)
+    r = light - bg
+    if inverted:  # ink contrast scales with the light on the paper: divide it out (shadows)
+        r /= np.maximum(1.0 - bg, 0.05)
     lo, top, n = float(r.min()), float(r.max()), 1024
     if top - lo < 1e-3:
         return np.zeros_like(r), np.zeros(r.shape, bool)
@@ -311,7 +339,7 @@ def prepare_array(grey: np.ndarray, source: object = "<array>") -> Prepared:
         raise ImageError(source, f"image of {a.shape[1]}x{a.shape[0]} px is too small for a digit")
     scale = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}.get(a.dtype, 1.0)
     a = np.clip(np.nan_to_num(a.astype(np.float32) / scale), 0, 1)
-    ink, sure = remove_background(to_light_ink(downscale(a)))
+    ink, sure = remove_background(*to_light_ink(downscale(a)))
     if not sure.any():
         raise ImageError(source, "no ink found: the image is blank, one colour, or too faint/noisy")
     crop, notes = crop_to_ink(ink, sure)

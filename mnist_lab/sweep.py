@@ -1,25 +1,170 @@
-"""Hydra plumbing for sweeps (``python run.py -m ...``).
+"""Sweeps (``python run.py -m ...``): summaries, resume, and cores per job.
 
-:class:`SweepCallback` runs in the process that launches the sweep and in each
-job. At the start of a sweep it fixes the sweep's start time (the W&B group of
-its runs), so every job, in whatever process a launcher starts it, agrees.
+Hydra's launchers and sweepers run the jobs; this module adds what they lack,
+used by the thin plugins in ``hydra_plugins/mnist_lab_sweepers``:
+
+- **Summary.** ``sweep_summary.md``, ``sweep_summary.csv`` and
+  ``sweep_val_error.png`` in the sweep directory, rewritten at the end of every
+  job (so they exist even when a job fails or the sweep is killed) and of the
+  sweep, from the run records (:mod:`mnist_lab.compare`, one implementation).
+- **Resume.** Re-running a sweep into the same ``hydra.sweep.dir`` skips the jobs
+  that completed with the same overrides (:func:`pending_jobs`); failed ones
+  continue from their checkpoint (see :mod:`mnist_lab.resume`).
+- **Cores.** Jobs that run at once on one machine share its cores
+  (:func:`jobs_at_once`, exported as ``MNIST_LAB_JOBS_AT_ONCE``).
+- **W&B group.** The sweep's start time, the same in every job.
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
+from contextlib import contextmanager
 from datetime import datetime
-from typing import Any
+from pathlib import Path
+from typing import Any, Iterator, Sequence
 
+from hydra.core.utils import JobReturn
+from hydra.errors import CompactHydraException
 from hydra.experimental.callback import Callback
+from hydra.types import RunMode
 from omegaconf import DictConfig
 
+from .compare import find_runs, render, report, runs_table
+from .record import RunRecord
+from .runtime import JOBS_AT_ONCE_ENV, usable_cores
+
 SWEEP_START_ENV = "MNIST_LAB_SWEEP_START"
+SUMMARY_MD, SUMMARY_CSV, SUMMARY_PLOT = "sweep_summary.md", "sweep_summary.csv", "sweep_val_error.png"
+
+
+class SweepFailed(CompactHydraException):
+    """Some jobs of a grid sweep failed; the message names each one.
+
+    A ``CompactHydraException``: Hydra prints the message without a traceback.
+    """
+
+
+@contextmanager
+def _locked(sweep_dir: Path) -> Iterator[None]:
+    """Serialise summary writers (parallel jobs end at the same time)."""
+    with open(sweep_dir / ".summary.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def write_summary(sweep_dir: str | Path) -> Path | None:
+    """Write the sweep's summary files from its job directories; None if none yet."""
+    sweep_dir = Path(sweep_dir)
+    with _locked(sweep_dir):
+        try:
+            runs = find_runs([sweep_dir])
+        except FileNotFoundError:
+            return None
+        counts = {s: sum(r.status == s for r in runs) for s in {r.status for r in runs}}
+        heading = (f"# Sweep {sweep_dir.name}\n\n{len(runs)} jobs: "
+                   + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) + "\n\n")
+        _write(sweep_dir / SUMMARY_MD, heading + report(runs, "markdown", base=sweep_dir))
+        _write(sweep_dir / SUMMARY_CSV, render(*runs_table(runs, fractions=True, base=sweep_dir),
+                                                "csv"))
+        from .compare import plot_runs
+
+        plot_runs(runs, sweep_dir / SUMMARY_PLOT)
+    return sweep_dir / SUMMARY_MD
+
+
+def _write(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def is_done(job_dir: Path, overrides: Sequence[str]) -> bool:
+    """The job in ``job_dir`` completed with exactly these task overrides."""
+    summary = RunRecord(job_dir).read_summary() or {}
+    return summary.get("status") == "completed" and summary.get("overrides") == list(overrides)
+
+
+def task_overrides(job: Sequence[str]) -> list[str]:
+    """A job's overrides as Hydra records them for the task (``hydra.*`` excluded)."""
+    return [o for o in job if not o.lstrip("+~").startswith("hydra.")]
+
+
+def pending_jobs(sweep_dir: Path, jobs: Sequence[Sequence[str]]) -> list[int]:
+    """Positions of the jobs still to run (job ``i`` lives in ``sweep_dir/i``)."""
+    return [i for i, job in enumerate(jobs) if not is_done(sweep_dir / str(i), task_overrides(job))]
+
+
+def contiguous(positions: list[int], max_size: int | None) -> list[tuple[int, list[int]]]:
+    """Split sorted positions into runs of consecutive numbers (at most ``max_size`` long).
+
+    A launcher numbers the jobs it gets consecutively from ``initial_job_idx``,
+    so each run of positions is launched on its own to keep every job's number
+    (and directory) the one it has in the full sweep.
+    """
+    groups: list[tuple[int, list[int]]] = []
+    for p in positions:
+        if groups and p == groups[-1][1][-1] + 1 and (not max_size or len(groups[-1][1]) < max_size):
+            groups[-1][1].append(p)
+        else:
+            groups.append((p, [p]))
+    return groups
+
+
+def jobs_at_once(launcher: DictConfig, batch: int) -> int | None:
+    """How many jobs of a batch a launcher runs at once on this machine.
+
+    None for SLURM, where each job gets its own allocation (its affinity mask
+    tells its cores). joblib: ``n_jobs`` (negative: cores + 1 + n_jobs, as joblib
+    counts). submitit's local executor starts the whole batch at once.
+    """
+    target = str(launcher.get("_target_", ""))
+    if target.endswith("SlurmLauncher"):
+        return None
+    if target.endswith("JoblibLauncher"):
+        n_jobs = int(launcher.get("n_jobs", -1))
+        n_jobs = n_jobs if n_jobs > 0 else max(1, usable_cores() + 1 + n_jobs)
+        return min(n_jobs, batch)
+    if target.endswith("LocalLauncher"):
+        return batch
+    return 1
+
+
+def share_cores(launcher: DictConfig, batch: int) -> None:
+    """Export the jobs-at-once count that the jobs' ``trainer.num_threads: null`` divides by."""
+    count = jobs_at_once(launcher, batch)
+    if count is None:
+        os.environ.pop(JOBS_AT_ONCE_ENV, None)
+    else:
+        os.environ[JOBS_AT_ONCE_ENV] = str(count)
+
+
+def failure_message(sweep_dir: Path, failed: list[tuple[int, JobReturn]], total: int) -> str:
+    """Names each failed job, its overrides and its error, and how to resume."""
+    lines = [f"{len(failed)} of {total} jobs failed:"]
+    for num, ret in failed:
+        error = ret._return_value  # the exception the job raised
+        lines.append(f"  job {num} ({' '.join(ret.overrides)}): {type(error).__name__}: {error}")
+    lines.append(f"Summary: {sweep_dir / SUMMARY_MD}. Run the failed jobs again with the same "
+                 f"command and hydra.sweep.dir={sweep_dir}.")
+    return "\n".join(lines)
 
 
 class SweepCallback(Callback):
-    """Hydra callback (``hydra.callbacks.sweep``) for mnist_lab's sweeps."""
+    """Hydra callback (``hydra.callbacks.sweep``): start time and summaries."""
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         """Record the sweep's start time in the environment the jobs inherit."""
-        os.environ[SWEEP_START_ENV] = datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
+        os.environ.setdefault(SWEEP_START_ENV, datetime.now().strftime("%Y-%m-%d_%H-%M-%S"))
+
+    def on_job_end(self, config: DictConfig, job_return: JobReturn, **kwargs: Any) -> None:
+        """After each job of a sweep (in the job's process): refresh the summary."""
+        if config.hydra.mode == RunMode.MULTIRUN:
+            write_summary(config.hydra.sweep.dir)
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        write_summary(config.hydra.sweep.dir)
+
