@@ -17,7 +17,8 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from mnist_lab.config import UserError, to_settings  # registers schemas and resolvers
+from mnist_lab.config import to_settings  # registers the schemas and resolvers
+from mnist_lab.errors import UserError
 from mnist_lab.job import JobInfo, record_failure
 from mnist_lab.sweep import SWEEP_START_ENV
 

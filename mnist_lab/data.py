@@ -22,7 +22,8 @@ import numpy as np
 import torch
 from torchvision.datasets import MNIST as TorchvisionMNIST
 
-from .config import MNIST, UserError
+from .config import MNIST
+from .errors import UserError
 
 RAW_FILES = (
     "train-images-idx3-ubyte",

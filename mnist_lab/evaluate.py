@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .config import UserError
+from .errors import UserError
 from .data import Normalization, Split, load_mnist, split_test
 from .model import build_model
 from .record import RunRecord

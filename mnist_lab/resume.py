@@ -13,7 +13,8 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
-from .config import Config, ConfigError, UserError, settings_from_container
+from .config import Config, settings_from_container
+from .errors import ConfigError, UserError
 from .record import RunRecord
 
 RUNTIME_KEYS = ("trainer", "logger")  # may change when a run is resumed

@@ -1,22 +1,30 @@
-"""Where a run computes: the device and the number of CPU threads."""
+"""Where a run computes: the device and the number of CPU threads.
+
+Torch is imported only where needed, so that sweepers can use the thread rules
+without paying for it.
+"""
 
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
-import torch
+from .errors import ConfigError
 
-from .config import ConfigError
+if TYPE_CHECKING:
+    import torch
 
 JOBS_AT_ONCE_ENV = "MNIST_LAB_JOBS_AT_ONCE"
 
 
-def resolve_device(name: str) -> torch.device:
+def resolve_device(name: str) -> "torch.device":
     """``trainer.device`` → a torch device: ``auto`` is CUDA when present, else CPU.
 
     Raises:
         ConfigError: ``cuda`` (or ``cuda:N``) asked for where no such GPU exists.
     """
+    import torch
+
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     device = torch.device(name)
@@ -68,6 +76,8 @@ def default_num_threads() -> int:
 
 def configure_threads(num_threads: int | None) -> int:
     """Set torch's intra-op threads to ``num_threads`` (null: the default share); return it."""
+    import torch
+
     threads = num_threads or default_num_threads()
     torch.set_num_threads(threads)
     return threads

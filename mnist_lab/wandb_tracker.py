@@ -29,7 +29,8 @@ import torch
 from torch import nn
 
 from . import plots
-from .config import UserError, WandbLoggerConfig
+from .config import WandbLoggerConfig
+from .errors import UserError
 from .evaluate import eval_mode
 from .job import JobInfo
 from .record import RunRecord

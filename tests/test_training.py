@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from conftest import SHORT, run_training
-from mnist_lab.config import ConfigError
+from mnist_lab.errors import ConfigError
 from mnist_lab.evaluate import load_model, main as evaluate_main
 from mnist_lab.record import METRIC_COLUMNS, RunRecord
 from mnist_lab.resume import RunDirTaken

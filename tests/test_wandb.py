@@ -12,7 +12,7 @@ from PIL import Image
 
 import wandb_file as wf
 from conftest import FAST, REPO, compose_config, run_training
-from mnist_lab.config import UserError
+from mnist_lab.errors import UserError
 from mnist_lab.record import RunRecord
 from mnist_lab.tracking import Tracker
 from mnist_lab.wandb_tracker import resolve_mode

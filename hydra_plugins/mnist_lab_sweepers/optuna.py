@@ -15,8 +15,7 @@ from mnist_lab.sweep import share_cores, write_summary
 
 log = logging.getLogger(__name__)
 
-try:
-    import optuna
+try:  # light modules: the plugin imports optuna itself only when it sweeps
     from hydra_plugins.hydra_optuna_sweeper.config import OptunaSweeperConf
     from hydra_plugins.hydra_optuna_sweeper.optuna_sweeper import OptunaSweeper
 except ImportError:  # the [optuna] extra is not installed
@@ -40,6 +39,8 @@ if OptunaSweeper is not None:
         """
 
         def sweep(self, arguments: List[str]) -> Any:
+            import optuna
+
             impl = self.sweeper
             sweep_dir = Path(impl.config.hydra.sweep.dir)
             sweep_dir.mkdir(parents=True, exist_ok=True)

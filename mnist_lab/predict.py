@@ -1,0 +1,180 @@
+"""Recognise the digits in people's own images: ``python -m mnist_lab.predict RUN_DIR PATH...``.
+
+Each image (a file, every image in a folder, recursively, or a glob) is prepared
+like MNIST (:mod:`mnist_lab.prepare`) and classified by the run's model, rebuilt
+from its checkpoint (:func:`~mnist_lab.evaluate.load_model`), which also fixes
+the input normalisation. Per image: the predicted digit, its probability and
+the top 3. A bad file gets a one-line error and the others go on; the exit code
+is 1 when any file failed (2 for a bad run directory or option).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import glob
+import io
+import json
+import os
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Iterable, Iterator
+
+import numpy as np
+import torch
+
+from .errors import UserError
+from .evaluate import LoadedModel, load_model
+from .prepare import ImageError, Prepared, prepare_image
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
+BATCH = 256
+TOP = 3
+
+
+@dataclass
+class Prediction:
+    """The result for one input: a prediction, or the error that stopped it.
+
+    ``probability`` and the ``top`` probabilities are in [0, 1].
+    """
+
+    path: str
+    digit: str | None = None
+    probability: float | None = None
+    top: list[tuple[str, float]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    error: str | None = None
+
+
+def expand(paths: Iterable[str]) -> Iterator[tuple[str, str | None]]:
+    """(path, error) for every input: files as given, folders' images, glob matches.
+
+    A name that neither exists nor matches anything yields an error, in order.
+    """
+    for name in paths:
+        path = Path(name)
+        if path.is_dir():
+            found = sorted(p for p in path.rglob("*")
+                           if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+            if not found:
+                yield name, f"{name}: no image files in this folder"
+            yield from ((str(p), None) for p in found)
+        elif path.exists() or not glob.has_magic(name):
+            yield name, None if path.exists() else f"{name}: no such file or directory"
+        else:
+            matches = sorted(glob.glob(name, recursive=True))
+            if not matches:
+                yield name, f"{name}: no files match this pattern"
+            yield from ((m, None) for m in matches if Path(m).is_file())
+
+
+def _prepare(path: str) -> Prepared | ImageError:
+    try:
+        return prepare_image(path)
+    except ImageError as error:
+        return error
+
+
+def prepare_all(paths: list[str], workers: int) -> list[Prepared | ImageError]:
+    """Read and prepare every image; threads overlap the decoding (Pillow frees the GIL)."""
+    if workers <= 1:
+        return [_prepare(p) for p in paths]
+    with ThreadPoolExecutor(workers) as pool:
+        return list(pool.map(_prepare, paths, chunksize=8))
+
+
+@torch.inference_mode()
+def classify(loaded: LoadedModel, images: np.ndarray, device: str = "cpu") -> torch.Tensor:
+    """uint8 (N, 28, 28) prepared images → float32 (N, C) class probabilities."""
+    probs = []
+    for begin in range(0, len(images), BATCH):
+        x = torch.from_numpy(images[begin : begin + BATCH]).unsqueeze(1).to(device)
+        probs.append(loaded.model(loaded.norm.apply(x)).exp().cpu())
+    return torch.cat(probs) if probs else torch.empty(0, len(loaded.classes))
+
+
+def predict(loaded: LoadedModel, paths: list[str], device: str = "cpu", workers: int = 2,
+            save_dir: Path | None = None) -> list[Prediction]:
+    """Predictions for image files, in order; bad files carry their error."""
+    prepared = prepare_all(paths, workers)
+    good = [i for i, p in enumerate(prepared) if isinstance(p, Prepared)]
+    images = np.stack([prepared[i].image for i in good]) if good else np.empty((0, 28, 28), np.uint8)
+    probs = classify(loaded, images, device)
+    results = [Prediction(path, error=str(p)) if isinstance(p, ImageError) else Prediction(path)
+               for path, p in zip(paths, prepared)]
+    for row, i in enumerate(good):
+        values, indices = probs[row].topk(min(TOP, probs.shape[1]))
+        top = [(loaded.classes[j], round(float(v), 4)) for v, j in zip(values, indices.tolist())]
+        results[i].digit, results[i].probability = top[0]
+        results[i].top, results[i].warnings = top, list(prepared[i].warnings)
+        if save_dir is not None:
+            save_preprocessed(prepared[i].image, save_dir, i, paths[i])
+    return results
+
+
+def save_preprocessed(image: np.ndarray, save_dir: Path, index: int, path: str) -> Path:
+    """Write the 28x28 image the model saw as ``<index>_<file stem>.png``."""
+    from PIL import Image
+
+    save_dir.mkdir(parents=True, exist_ok=True)
+    out = save_dir / f"{index:04d}_{Path(path).stem}.png"
+    Image.fromarray(image, mode="L").save(out)
+    return out
+
+
+def render(results: list[Prediction], fmt: str) -> str:
+    """Results as an aligned table, JSON (a list of objects) or CSV."""
+    if fmt == "json":
+        return json.dumps([asdict(r) for r in results], indent=2) + "\n"
+    rows = [[r.path, r.digit or "", "" if r.probability is None else f"{r.probability:.4f}",
+             " ".join(f"{d}:{p:.3f}" for d, p in r.top), "; ".join(r.warnings), r.error or ""]
+            for r in results]
+    header = ["file", "digit", "probability", "top3", "warning", "error"]
+    if fmt == "csv":
+        out = io.StringIO()
+        csv.writer(out, lineterminator="\n").writerows([header, *rows])
+        return out.getvalue()
+    rows = [r[:5] for r in rows if not r[5]]  # errors go to stderr in the table format
+    widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(header[:5])]
+    line = lambda r: "  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip()  # noqa: E731
+    return "\n".join([line(header[:5]), *map(line, rows)]) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command line; see the module docstring."""
+    parser = argparse.ArgumentParser(
+        prog="python -m mnist_lab.predict",
+        description="Recognise handwritten digits in image files with a trained run's model.")
+    parser.add_argument("run_dir", help="a run directory holding checkpoint.pt")
+    parser.add_argument("paths", nargs="+", help="image files, folders (recursive) or globs")
+    parser.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    parser.add_argument("--save-preprocessed", metavar="DIR", type=Path,
+                        help="write the 28x28 image the model saw for each file here")
+    parser.add_argument("--device", default="cpu", help="cpu (default), cuda or cuda:N")
+    parser.add_argument("--workers", type=int, default=min(4, os.cpu_count() or 1),
+                        help="threads reading and preparing images (default: cores, at most 4)")
+    args = parser.parse_args(argv)
+    try:
+        loaded = load_model(args.run_dir, args.device)
+    except UserError as error:
+        print(f"Error: {error}", file=sys.stderr)
+        return 2
+    inputs = list(expand(args.paths))
+    found = iter(predict(loaded, [p for p, err in inputs if err is None], args.device,
+                         args.workers, args.save_preprocessed))
+    results = [Prediction(p, error=err) if err else next(found) for p, err in inputs]
+    print(render(results, args.format), end="")
+    failures = [r.error for r in results if r.error]
+    for message in failures:
+        print(f"error: {message}", file=sys.stderr)
+    for r in results:
+        for warning in r.warnings:
+            print(f"warning: {r.path}: {warning}", file=sys.stderr)
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
