@@ -203,13 +203,16 @@ def report(runs: list[RunInfo], fmt: str, base: Path | None = None) -> str:
     return text
 
 
-def plot_runs(runs: list[RunInfo], path: str | Path, base: Path | None = None) -> Path:
-    """Every run's validation-error curve on one figure, written as a PNG."""
+def plot_runs(runs: list[RunInfo], path: str | Path) -> Path:
+    """Every run's validation-error curve on one figure, written as a PNG.
+
+    Each curve is labelled by the overrides that differ between the runs.
+    """
     from . import plots
 
-    labels = {}
+    keys, labels = varying_keys(runs), {}
     for r in runs:
-        label = ",".join(f"{k}={v}" for k, v in r.overrides.items()) or r.path.name
+        label = ",".join(f"{k}={r.overrides[k]}" for k in keys if k in r.overrides) or r.path.name
         labels[label if label not in labels else f"{label} ({r.path.name})"] = r.rows
     return plots.save(plots.val_error_overlay(labels), path)
 

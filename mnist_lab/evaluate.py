@@ -104,6 +104,7 @@ class LoadedModel:
         classes: class names, index = output index ("0".."9" for MNIST).
         in_shape: (C, H, W) the model expects.
         step: training steps the weights had when saved.
+        config: the run's resolved config (plain containers).
     """
 
     model: nn.Module
@@ -111,6 +112,7 @@ class LoadedModel:
     classes: tuple
     in_shape: tuple
     step: int
+    config: dict
 
 
 def load_model(run_dir: str | Path, device: str | torch.device = "cpu") -> LoadedModel:
@@ -135,15 +137,14 @@ def load_model(run_dir: str | Path, device: str | torch.device = "cpu") -> Loade
     model.to(device=device, memory_format=torch.channels_last).eval()
     norm = Normalization(mean=ckpt["input"]["mean"], std=ckpt["input"]["std"])
     return LoadedModel(model, norm, tuple(ckpt["classes"]), tuple(spec["in_shape"]),
-                       int(ckpt["step"]))
+                       int(ckpt["step"]), ckpt["config"])
 
 
 def evaluate_run(run_dir: str | Path, data_root: str | Path, device: str = "cpu") -> EvalResult:
     """Test error of a run's final weights on its test split (from its config's val_size)."""
     loaded = load_model(run_dir, device)
-    config = RunRecord(run_dir).load_checkpoint()["config"]
     _, test, _ = load_mnist(data_root, download=False)
-    _, test = split_test(test, config["data"]["val_size"])
+    _, test = split_test(test, loaded.config["data"]["val_size"])
     test = Split(test.images.to(device), test.labels.to(device))
     return evaluate(loaded.model, test, loaded.norm)
 

@@ -18,7 +18,7 @@ import torch
 from . import provenance
 from .augment import Augmenter
 from .config import Config
-from .data import MNISTData, load_data
+from .data import MNISTData, load_data, steps_per_epoch
 from .evaluate import evaluate
 from .job import JobInfo, failure_summary, now
 from .model import build_model
@@ -168,7 +168,7 @@ class Run:
 
     def final_figures(self, state: LoopState, test_error: float, wall_s: float) -> dict:
         """The figures of ``summary.json`` (error rates as fractions, times in seconds)."""
-        per_epoch = -(-len(self.data.train) // self.loop.batch_size)
+        per_epoch = steps_per_epoch(len(self.data.train), self.loop.batch_size)
         return {
             "status": "completed",
             "test/error": test_error,

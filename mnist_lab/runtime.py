@@ -14,7 +14,7 @@ from .errors import ConfigError
 if TYPE_CHECKING:
     import torch
 
-JOBS_AT_ONCE_ENV = "MNIST_LAB_JOBS_AT_ONCE"
+THREADS_ENV = "MNIST_LAB_NUM_THREADS"  # a sweep job's share of the cores, set by the sweeper
 
 
 def resolve_device(name: str) -> "torch.device":
@@ -57,21 +57,18 @@ def _positive_int_env(name: str) -> int | None:
 def default_num_threads() -> int:
     """This job's share of the cores: used when ``trainer.num_threads`` is null.
 
-    The smallest of: the cores this process may use; ``OMP_NUM_THREADS`` where
-    set (joblib sets it to cores ÷ workers for its workers); and cores ÷ the jobs
-    a sweep runs at once (``MNIST_LAB_JOBS_AT_ONCE``, set by mnist_lab's sweepers).
-    Measured here: two processes of two threads each on two cores ran up to 6x
-    slower than one thread each, so oversubscription is worth avoiding.
+    In a sweep of mnist_lab's sweepers: the share they computed for this job
+    (``MNIST_LAB_NUM_THREADS``: the cores divided by the jobs running at once,
+    see :func:`mnist_lab.sweep.thread_shares`). Otherwise the cores this process
+    may use (its affinity mask, e.g. a SLURM allocation), and no more than
+    ``OMP_NUM_THREADS`` where set. Measured here: two processes of two threads
+    each on two cores ran up to 6x slower than one thread each.
     """
     cores = usable_cores()
-    candidates = [cores]
-    omp = _positive_int_env("OMP_NUM_THREADS")
-    if omp:
-        candidates.append(omp)
-    jobs = _positive_int_env(JOBS_AT_ONCE_ENV)
-    if jobs:
-        candidates.append(max(1, cores // jobs))
-    return max(1, min(candidates))
+    share = _positive_int_env(THREADS_ENV)
+    if share:
+        return min(cores, share)
+    return min(cores, _positive_int_env("OMP_NUM_THREADS") or cores)
 
 
 def configure_threads(num_threads: int | None) -> int:

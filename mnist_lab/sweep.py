@@ -11,7 +11,7 @@ used by the thin plugins in ``hydra_plugins/mnist_lab_sweepers``:
   that completed with the same overrides (:func:`pending_jobs`); failed ones
   continue from their checkpoint (see :mod:`mnist_lab.resume`).
 - **Cores.** Jobs that run at once on one machine share its cores
-  (:func:`jobs_at_once`, exported as ``MNIST_LAB_JOBS_AT_ONCE``).
+  (:func:`thread_shares`, handed to each job as ``MNIST_LAB_NUM_THREADS``).
 - **W&B group.** The sweep's start time, the same in every job.
 """
 
@@ -32,7 +32,7 @@ from omegaconf import DictConfig
 
 from .compare import find_runs, render, report, runs_table
 from .record import RunRecord
-from .runtime import JOBS_AT_ONCE_ENV, usable_cores
+from .runtime import THREADS_ENV, usable_cores
 
 SWEEP_START_ENV = "MNIST_LAB_SWEEP_START"
 SUMMARY_MD, SUMMARY_CSV, SUMMARY_PLOT = "sweep_summary.md", "sweep_summary.csv", "sweep_val_error.png"
@@ -114,32 +114,50 @@ def contiguous(positions: list[int], max_size: int | None) -> list[tuple[int, li
     return groups
 
 
-def jobs_at_once(launcher: DictConfig, batch: int) -> int | None:
-    """How many jobs of a batch a launcher runs at once on this machine.
+def thread_shares(launcher: DictConfig, batch: int) -> list[int | None]:
+    """CPU threads for each job of a batch: the cores ÷ the jobs running at once with it.
 
-    None for SLURM, where each job gets its own allocation (its affinity mask
-    tells its cores). joblib: ``n_jobs`` (negative: cores + 1 + n_jobs, as joblib
-    counts). submitit's local executor starts the whole batch at once.
+    - basic: one job at a time, all the cores.
+    - joblib: ``n_jobs`` workers (negative: cores + 1 + n_jobs, as joblib counts)
+      take the jobs in order, so all but the last ``batch % workers`` jobs run
+      ``workers`` at a time and those last ones share the machine among fewer
+      (5 jobs on 2 cores: 1, 1, 1, 1, then 2 threads for the fifth, alone).
+    - submitit's local executor starts the whole batch at once.
+    - SLURM (None): each job has its own allocation, which its affinity shows.
+
+    ``OMP_NUM_THREADS``, when the user set it, caps every share.
     """
     target = str(launcher.get("_target_", ""))
     if target.endswith("SlurmLauncher"):
-        return None
+        return [None] * batch
+    cores = usable_cores()
     if target.endswith("JoblibLauncher"):
         n_jobs = int(launcher.get("n_jobs", -1))
-        n_jobs = n_jobs if n_jobs > 0 else max(1, usable_cores() + 1 + n_jobs)
-        return min(n_jobs, batch)
-    if target.endswith("LocalLauncher"):
-        return batch
-    return 1
-
-
-def share_cores(launcher: DictConfig, batch: int) -> None:
-    """Export the jobs-at-once count that the jobs' ``trainer.num_threads: null`` divides by."""
-    count = jobs_at_once(launcher, batch)
-    if count is None:
-        os.environ.pop(JOBS_AT_ONCE_ENV, None)
+        workers = min(batch, n_jobs if n_jobs > 0 else max(1, cores + 1 + n_jobs))
+        tail = batch % workers
+        at_once = [workers] * (batch - tail) + [tail] * tail
+    elif target.endswith("LocalLauncher"):
+        at_once = [batch] * batch
     else:
-        os.environ[JOBS_AT_ONCE_ENV] = str(count)
+        at_once = [1] * batch
+    cap = int(os.environ["OMP_NUM_THREADS"]) if os.environ.get("OMP_NUM_THREADS", "").isdigit() else cores
+    return [max(1, min(cap, cores // n)) for n in at_once]
+
+
+def with_thread_shares(batch: list[list[str]], launcher: DictConfig) -> list[list[str]]:
+    """Each job's overrides plus its share of the cores, set in its environment by Hydra."""
+    shares = thread_shares(launcher, len(batch))
+    return [list(job) + ([f"++hydra.job.env_set.{THREADS_ENV}={n}"] if n else [])
+            for job, n in zip(batch, shares)]
+
+
+def share_cores_evenly(launcher: DictConfig, batch: int) -> None:
+    """For sweepers that run batches of equal jobs: one share for all, in the environment."""
+    share = min(n or 0 for n in thread_shares(launcher, batch)) if batch else 0
+    if share:
+        os.environ[THREADS_ENV] = str(share)
+    else:
+        os.environ.pop(THREADS_ENV, None)
 
 
 def failure_message(sweep_dir: Path, failed: list[tuple[int, JobReturn]], total: int) -> str:

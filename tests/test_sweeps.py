@@ -21,7 +21,7 @@ TOO_DEEP = "[2,2,2,2,2]"
 
 def sweep(sweep_dir, *overrides, expect_rc=0, timeout=600):
     env = {**os.environ, "HYDRA_FULL_ERROR": "0"}
-    env.pop("MNIST_LAB_JOBS_AT_ONCE", None)
+    env.pop("MNIST_LAB_NUM_THREADS", None)
     result = subprocess.run([sys.executable, str(REPO / "run.py"), "-m", *overrides, *TINY,
                              f"hydra.sweep.dir={sweep_dir}"],
                             capture_output=True, text=True, timeout=timeout, env=env,
@@ -155,3 +155,4 @@ def test_optuna_study_continues_and_tolerates_failed_trials(tmp_path):
     rows = {r["run"]: r for r in summary_rows(sweep_dir)}
     assert [rows[j]["status"] for j in "01234"] == ["completed"] * 3 + ["failed"] * 2
     assert study.best_value == min(float(rows[j]["val/best_error"]) for j in "012")
+

@@ -12,7 +12,7 @@ from hydra.core.utils import JobStatus
 from omegaconf import OmegaConf
 
 from mnist_lab.sweep import (SweepFailed, contiguous, failure_message, pending_jobs,
-                             share_cores, write_summary)
+                             with_thread_shares, write_summary)
 
 log = logging.getLogger(__name__)
 
@@ -53,9 +53,8 @@ class GridSweeper(BasicSweeper):
                      sweep_dir, len(jobs) - len(pending), len(jobs))
         results = []
         for start, positions in contiguous(pending, self.max_batch_size):
-            batch = [jobs[p] for p in positions]
+            batch = with_thread_shares([jobs[p] for p in positions], self.config.hydra.launcher)
             self.validate_batch_is_legal(batch)
-            share_cores(self.config.hydra.launcher, len(batch))
             for position, ret in zip(positions, self.launcher.launch(batch, initial_job_idx=start)):
                 results.append((position, ret))
         write_summary(sweep_dir)

@@ -11,7 +11,7 @@ from typing import Any, List
 
 from hydra.core.config_store import ConfigStore
 
-from mnist_lab.sweep import share_cores, write_summary
+from mnist_lab.sweep import share_cores_evenly, write_summary
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +49,7 @@ if OptunaSweeper is not None:
             impl.job_idx = len(study.trials)
             if impl.job_idx:
                 log.info("Continuing study %s: %d trials so far.", study.study_name, impl.job_idx)
-            share_cores(impl.config.hydra.launcher, impl.n_jobs)
+            share_cores_evenly(impl.config.hydra.launcher, impl.n_jobs)
             try:
                 return super().sweep(arguments)
             finally:

@@ -1,0 +1,42 @@
+"""Threads per job: the cores divided among the jobs that run at once."""
+
+import os
+
+import pytest
+from omegaconf import OmegaConf
+
+from mnist_lab.runtime import default_num_threads
+from mnist_lab.sweep import thread_shares
+
+
+
+@pytest.mark.parametrize("target,n_jobs,batch,expected", [
+    ("hydra._internal.core_plugins.basic_launcher.BasicLauncher", None, 3, ["all"] * 3),
+    ("hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher", 2, 5,
+     ["half"] * 4 + ["all"]),
+    ("hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher", 2, 1, ["all"]),
+    ("hydra_plugins.hydra_submitit_launcher.submitit_launcher.LocalLauncher", None, 2, ["half"] * 2),
+    ("hydra_plugins.hydra_submitit_launcher.submitit_launcher.SlurmLauncher", None, 2, [None] * 2),
+])
+def test_thread_shares_divide_the_cores_among_jobs_running_at_once(
+        monkeypatch, target, n_jobs, batch, expected):
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1})  # a 2-core machine
+    launcher = OmegaConf.create({"_target_": target, **({"n_jobs": n_jobs} if n_jobs else {})})
+    sizes = {"all": 2, "half": 1, None: None}
+    assert thread_shares(launcher, batch) == [sizes[e] for e in expected]
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # the user's own cap wins
+    assert set(thread_shares(launcher, batch)) <= {1, None}
+
+
+def test_a_job_takes_the_share_its_sweeper_gave_it(monkeypatch):
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2, 3})
+    monkeypatch.delenv("MNIST_LAB_NUM_THREADS", raising=False)
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    assert default_num_threads() == 4
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")  # e.g. set by joblib for its workers
+    assert default_num_threads() == 3
+    monkeypatch.setenv("MNIST_LAB_NUM_THREADS", "2")
+    assert default_num_threads() == 2
+    monkeypatch.setenv("MNIST_LAB_NUM_THREADS", "16")  # never more than the usable cores
+    assert default_num_threads() == 4
