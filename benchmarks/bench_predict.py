@@ -28,7 +28,7 @@ from mnist_lab.predict import predict  # noqa: E402
 def _labels(n: int) -> np.ndarray:
     import os
 
-    raw = Path(os.environ.get("MNIST_LAB_DATA", "/work/shared/mnist")) / "MNIST" / "raw"
+    raw = Path(os.environ.get("MNIST_LAB_DATA", "data")) / "MNIST" / "raw"
     return np.fromfile(raw / "t10k-labels-idx1-ubyte", np.uint8, offset=8)[:n]
 
 

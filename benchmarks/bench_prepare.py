@@ -3,7 +3,7 @@
     python benchmarks/bench_prepare.py [--images 200] [--repeat 3]
 
 Makes realistic photos in a temp dir: an MNIST test digit (from $MNIST_LAB_DATA, default
-/work/shared/mnist; a drawn ring if that is missing) scaled up to 180..330 px, dark ink
+./data; a drawn ring if that is missing) scaled up to 180..330 px, dark ink
 on light paper, placed off-centre, a 25..45 % lighting gradient, sensor noise, JPEG
 quality 85. Prints images/s and ms per image for `mnist_lab.prepare.prepare_image`.
 """
@@ -26,7 +26,7 @@ from mnist_lab.prepare import prepare_image  # noqa: E402
 
 def _digits(n: int) -> np.ndarray:
     """(n, 28, 28) uint8 light-on-black digits: MNIST test images, or drawn rings."""
-    raw = Path(os.environ.get("MNIST_LAB_DATA", "/work/shared/mnist")) / "MNIST" / "raw"
+    raw = Path(os.environ.get("MNIST_LAB_DATA", "data")) / "MNIST" / "raw"
     path = raw / "t10k-images-idx3-ubyte"
     if path.exists():
         return np.fromfile(path, np.uint8, offset=16).reshape(-1, 28, 28)[:n]

@@ -117,7 +117,8 @@ def runs_table(runs: list[RunInfo], fractions: bool = False,
                "wall_s", "images_per_s", *(["error"] if errors else [])]
     rows = []
     for r in sorted(runs, key=_sort_key):
-        name = str(r.path.relative_to(base)) if base and r.path.is_relative_to(base) else str(r.path)
+        inside = base is not None and r.path.is_relative_to(base)
+        name = str(r.path.relative_to(base)) if inside else str(r.path)
         rows.append([name, *(r.overrides.get(k, "") for k in keys), r.status,
                      _pct(r.val_best, fractions), _pct(r.test_error, fractions),
                      "" if r.epochs is None else f"{r.epochs:g}",

@@ -162,7 +162,8 @@ def to_settings(cfg: DictConfig) -> Config:
         dataclasses of the chosen group options.
 
     Raises:
-        ConfigError: a value is outside its allowed range (see :func:`mnist_lab.validation.validate`).
+        ConfigError: a value is outside its allowed range
+            (see :func:`mnist_lab.validation.validate`).
     """
     from .validation import validate
 

@@ -101,7 +101,8 @@ def predict(loaded: LoadedModel, paths: list[str], device: str = "cpu", workers:
     """Predictions for image files, in order; bad files carry their error."""
     prepared = prepare_all(paths, workers)
     good = [i for i, p in enumerate(prepared) if isinstance(p, Prepared)]
-    images = np.stack([prepared[i].image for i in good]) if good else np.empty((0, 28, 28), np.uint8)
+    images = (np.stack([prepared[i].image for i in good]) if good
+              else np.empty((0, 28, 28), np.uint8))
     probs = classify(loaded, images, device)
     results = [Prediction(path, error=str(p)) if isinstance(p, ImageError) else Prediction(path)
                for path, p in zip(paths, prepared)]

@@ -54,7 +54,8 @@ class WeightsHistory:
         )
 
     def state_dict(self) -> dict[str, Any]:
-        """Plain containers: ``steps`` (S,) int64; ``weights``/``biases``: one (S, ...) per layer."""
+        """Plain containers: ``steps`` (S,) int64; ``weights`` and ``biases``: one
+        (S, ...) tensor per layer."""
         layers = len(self.snapshots[0]) // 2 if self.snapshots else 0
         stack = lambda i: torch.stack([s[i] for s in self.snapshots])  # noqa: E731
         return {

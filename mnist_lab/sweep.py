@@ -35,7 +35,8 @@ from .record import RunRecord
 from .runtime import THREADS_ENV, usable_cores
 
 SWEEP_START_ENV = "MNIST_LAB_SWEEP_START"
-SUMMARY_MD, SUMMARY_CSV, SUMMARY_PLOT = "sweep_summary.md", "sweep_summary.csv", "sweep_val_error.png"
+SUMMARY_MD, SUMMARY_CSV = "sweep_summary.md", "sweep_summary.csv"
+SUMMARY_PLOT = "sweep_val_error.png"
 
 
 class SweepFailed(CompactHydraException):
@@ -107,8 +108,9 @@ def contiguous(positions: list[int], max_size: int | None) -> list[tuple[int, li
     """
     groups: list[tuple[int, list[int]]] = []
     for p in positions:
-        if groups and p == groups[-1][1][-1] + 1 and (not max_size or len(groups[-1][1]) < max_size):
-            groups[-1][1].append(p)
+        last = groups[-1][1] if groups else []
+        if last and p == last[-1] + 1 and (not max_size or len(last) < max_size):
+            last.append(p)
         else:
             groups.append((p, [p]))
     return groups
@@ -140,7 +142,8 @@ def thread_shares(launcher: DictConfig, batch: int) -> list[int | None]:
         at_once = [batch] * batch
     else:
         at_once = [1] * batch
-    cap = int(os.environ["OMP_NUM_THREADS"]) if os.environ.get("OMP_NUM_THREADS", "").isdigit() else cores
+    omp = os.environ.get("OMP_NUM_THREADS", "")
+    cap = int(omp) if omp.isdigit() and int(omp) > 0 else cores
     return [max(1, min(cap, cores // n)) for n in at_once]
 
 

@@ -33,7 +33,7 @@ def test_split_test_rejects_sizes_outside_the_test_set(mnist):
 def test_batches_cover_each_image_once_and_keep_the_last_small_batch(mnist):
     assert steps_per_epoch(60000, 64) == 938
     sizes, labels = [], []
-    for images, y in batches(mnist.train, 64, seed=0, epoch=0):
+    for _, y in batches(mnist.train, 64, seed=0, epoch=0):
         sizes.append(len(y))
         labels.append(y)
     assert len(sizes) == 938 and sizes[-1] == 60000 - 937 * 64 and set(sizes[:-1]) == {64}

@@ -17,18 +17,15 @@ from PIL import Image, ImageDraw
 from mnist_lab.prepare import ImageError, Prepared, prepare_array, prepare_image, read_image
 from user_images import FORMATS, load_mnist_test, make_user_style_files
 
-DATA = Path(os.environ.get("MNIST_LAB_DATA", "/work/shared/mnist"))
 N = 100  # digits for the closeness statistics
 N_FORMATS = 20  # digits per extra format
 EXTRA_FORMATS = tuple(f for f in FORMATS if f not in ("png", "jpg"))
 
 
 @pytest.fixture(scope="module")
-def digits() -> np.ndarray:
+def digits(data_root) -> np.ndarray:
     """The first N MNIST test digits, (N, 28, 28) uint8."""
-    if not (DATA / "MNIST" / "raw" / "t10k-images-idx3-ubyte").exists():
-        pytest.skip(f"MNIST test set not found under {DATA}/MNIST/raw (set MNIST_LAB_DATA)")
-    return load_mnist_test(DATA)[0][:N]
+    return load_mnist_test(data_root)[0][:N]
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""Threads per job: the cores divided among the jobs that run at once."""
+"""Sweep plumbing that needs no run: threads per job, launching only what is pending."""
 
 import os
 
@@ -6,7 +6,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from mnist_lab.runtime import default_num_threads
-from mnist_lab.sweep import thread_shares
+from mnist_lab.sweep import contiguous, thread_shares
 
 
 
@@ -40,3 +40,9 @@ def test_a_job_takes_the_share_its_sweeper_gave_it(monkeypatch):
     assert default_num_threads() == 2
     monkeypatch.setenv("MNIST_LAB_NUM_THREADS", "16")  # never more than the usable cores
     assert default_num_threads() == 4
+
+
+def test_pending_jobs_launch_in_runs_that_keep_their_numbers():
+    assert contiguous([0, 1, 2, 5, 6, 9], None) == [(0, [0, 1, 2]), (5, [5, 6]), (9, [9])]
+    assert contiguous([0, 1, 2, 3], 2) == [(0, [0, 1]), (2, [2, 3])]
+    assert contiguous([], None) == []
