@@ -142,9 +142,16 @@ def _run_dir(resume: Any, default: str) -> str:
     return default
 
 
+def _hydra_subdir(resume: Any, started: str) -> str:
+    """``hydra.output_subdir``: a resumed session keeps the run's own ``.hydra`` files."""
+    resuming = resume is True or (isinstance(resume, str) and resume.lower() != "false")
+    return f".hydra/resumed_{started}" if resuming else ".hydra"
+
+
 def register_resolvers() -> None:
     """Register the OmegaConf resolvers that ``conf/config.yaml`` uses (idempotent)."""
     OmegaConf.register_new_resolver("mnist_lab.run_dir", _run_dir, replace=True)
+    OmegaConf.register_new_resolver("mnist_lab.hydra_subdir", _hydra_subdir, replace=True)
 
 
 register_configs()

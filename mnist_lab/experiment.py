@@ -50,10 +50,16 @@ def run_experiment(cfg: Config, job: JobInfo, extra_trackers: list[Tracker] = ()
     threads = configure_threads(cfg.trainer.num_threads)
     data = load_data(cfg.data.root, cfg.data.download, cfg.data.val_size,
                      cfg.data.normalize, device)
+    previous = record.read_summary() or {}
     run = Run.build(cfg, data, device, record, checkpoint)
-    config = dataclasses.asdict(cfg) if checkpoint is not None else job.config
-    summary = {"status": "running", "overrides": job.overrides, "device": str(device),
+    if checkpoint is None:
+        config, overrides = job.config, job.overrides
+    else:  # the run's own overrides, not those of the command that resumed it
+        config, overrides = dataclasses.asdict(cfg), previous.get("overrides", job.overrides)
+    summary = {"status": "running", "overrides": overrides, "device": str(device),
                "num_threads": threads, "started_at": now(), "config": config}
+    if overrides != job.overrides:
+        summary["resumed_with"] = job.overrides
     trackers = Trackers([LocalTracker(record), *extra_trackers])
     probe = data.norm.apply(data.val.images[:PROBE_IMAGES])
     try:

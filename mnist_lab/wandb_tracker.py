@@ -109,13 +109,14 @@ class WandbTracker(Tracker):
         self.evaluations = 0
         self.probe: torch.Tensor | None = None
 
-    def _init(self, mode: str, run_id: str, config: dict[str, Any]) -> Any:
+    def _init(self, mode: str, run_id: str, config: dict[str, Any], resuming: bool) -> Any:
         import wandb
 
+        named = (self.job.overrides or self.job.multirun) and not resuming  # keep a resumed name
         return wandb.init(
             project=self.cfg.project, entity=self.cfg.entity,
             group=self.cfg.group or self.job.group,
-            name=self.job.run_name if self.job.overrides or self.job.multirun else None,
+            name=self.job.run_name if named else None,
             job_type="train", tags=list(self.cfg.tags), notes=self.cfg.notes,
             config=config, dir=str(self.record.wandb_dir),
             id=run_id, resume="allow", mode=mode, reinit="create_new",
@@ -127,12 +128,13 @@ class WandbTracker(Tracker):
         import wandb
 
         state = self.record.read_tracker_state()
+        resuming = "wandb_run_id" in state
         run_id = state.get("wandb_run_id") or new_run_id()
         self.last_step = state.get("wandb_last_step", -1)
         self.record.write_tracker_state({"wandb_run_id": run_id, "wandb_last_step": self.last_step})
         self.probe = probe[:PROBE_SHOWN]
         try:
-            self.run = self._init(self.mode, run_id, summary["config"])
+            self.run = self._init(self.mode, run_id, summary["config"], resuming)
         except Exception as error:
             if self.mode != "online":
                 raise
@@ -140,7 +142,7 @@ class WandbTracker(Tracker):
                         self.cfg.init_timeout, " ".join(str(error).split()))
             self.mode = "offline"
             wandb.teardown()  # the failed online attempt still holds the run id
-            self.run = self._init("offline", run_id, summary["config"])
+            self.run = self._init("offline", run_id, summary["config"], resuming)
         self.run.define_metric("val/error", summary="min")
         if self.mode == "offline":
             folder = os.path.dirname(self.run.dir)  # run.dir is <folder>/files

@@ -135,6 +135,9 @@ def test_crashed_and_resumed_equals_straight_through(straight, tmp_path):
     assert torch.load(tmp_path / "checkpoint.pt", weights_only=True)["step"] == 80
     run_training(tmp_path, RESUME + [f"trainer.resume={tmp_path}"])
     assert_same_run(straight, tmp_path)
+    summary = RunRecord(tmp_path).read_summary()
+    assert summary["overrides"] == RESUME  # the run's own, not the resuming command's
+    assert summary["resumed_with"] == RESUME + [f"trainer.resume={tmp_path}"]
 
 
 def test_a_run_never_overwrites_another(straight):
