@@ -44,9 +44,8 @@ def main(cfg: DictConfig) -> float:
     try:
         settings = to_settings(cfg)  # value checks, before torch is imported
         from mnist_lab.experiment import run_experiment
-        from mnist_lab.tracking import make_trackers
 
-        return run_experiment(settings, job, make_trackers(settings.logger, job))
+        return run_experiment(settings, job)
     except Exception as error:
         if not getattr(error, "keeps_directory", False):
             record_failure(job, error)

@@ -27,7 +27,7 @@ from .record import RunRecord, model_description
 from .resume import check_start, describe, resumed_settings
 from .runtime import configure_threads, resolve_device
 from .snapshots import WeightsHistory
-from .tracking import LocalTracker, RunEnd, Tracker, Trackers
+from .tracking import LocalTracker, RunEnd, Tracker, Trackers, make_trackers
 from .train import LoopSettings, LoopState, Window, fit
 
 log = logging.getLogger(__name__)
@@ -37,8 +37,12 @@ PROBE_IMAGES = 8  # fixed validation images whose feature maps are shown
 def run_experiment(cfg: Config, job: JobInfo, extra_trackers: list[Tracker] = ()) -> float:
     """Train and evaluate one run; return the best validation error (a fraction).
 
+    The trackers are the local record, those ``cfg.logger`` asks for, and
+    ``extra_trackers``.
+
     Raises:
-        UserError: bad config value, missing data, nothing to resume.
+        UserError: bad config value, missing data, nothing to resume, W&B online
+            without credentials (all before training).
         KeyboardInterrupt: stopped by Ctrl-C/SIGTERM after writing a checkpoint.
     """
     record = RunRecord(job.run_dir)
@@ -46,6 +50,7 @@ def run_experiment(cfg: Config, job: JobInfo, extra_trackers: list[Tracker] = ()
     if checkpoint is not None:
         cfg = resumed_settings(cfg, checkpoint, job.overrides)
         log.info("%s", describe(checkpoint))
+    trackers = Trackers([LocalTracker(record), *make_trackers(cfg.logger, job), *extra_trackers])
     device = resolve_device(cfg.trainer.device)
     threads = configure_threads(cfg.trainer.num_threads)
     data = load_data(cfg.data.root, cfg.data.download, cfg.data.val_size,
@@ -60,7 +65,6 @@ def run_experiment(cfg: Config, job: JobInfo, extra_trackers: list[Tracker] = ()
                "num_threads": threads, "started_at": now(), "config": config}
     if overrides != job.overrides:
         summary["resumed_with"] = job.overrides
-    trackers = Trackers([LocalTracker(record), *extra_trackers])
     probe = data.norm.apply(data.val.images[:PROBE_IMAGES])
     try:
         trackers.log_start(summary, probe)

@@ -1,8 +1,8 @@
 """Deciding whether a run starts fresh or continues from its checkpoint.
 
 ``trainer.resume=RUN_DIR`` (or ``true`` with ``hydra.run.dir=RUN_DIR``) continues
-that run *as it was configured*: its model, data, optimizer and seed come from
-its checkpoint; only ``trainer.*`` and ``logger.*`` may be set anew (say more
+that run *as it was configured*: every setting comes from its checkpoint, except
+the ``trainer.*`` and ``logger.*`` keys the resuming command names (say more
 epochs, another device). A sweep job re-launched into its own directory (a
 resumed sweep) continues from its checkpoint when its overrides are the same.
 """
@@ -58,35 +58,39 @@ def check_start(record: RunRecord, resume: Any, multirun: bool,
     return None
 
 
+def _plain(node: Any) -> Any:
+    return OmegaConf.to_container(node) if OmegaConf.is_config(node) else node
+
+
 def resumed_settings(current: Config, checkpoint: dict[str, Any],
                      task_overrides: list[str]) -> Config:
-    """The settings of a resumed run: the checkpoint's, with ``trainer``/``logger`` anew.
+    """The settings of a resumed run: the checkpoint's, and what the command changes.
+
+    Only ``trainer.*`` and ``logger.*`` (or another ``logger=`` option) may be
+    changed, and only the keys the command names: a run started with
+    ``trainer.max_steps=600`` keeps that cap when resumed without it.
 
     Raises:
         ConfigError: the command overrides a key outside ``trainer``/``logger``
             with a value different from the run's.
     """
-    saved = OmegaConf.create(checkpoint["config"])
+    mine, saved = OmegaConf.structured(current), OmegaConf.create(checkpoint["config"])
     for override in task_overrides:
-        key, _, _ = override.lstrip("+~").partition("=")
-        if key.split(".")[0] in RUNTIME_KEYS or key in ("hydra", "experiment"):
+        key = override.lstrip("+~").partition("=")[0]
+        if key in ("hydra", "experiment") or key.startswith("hydra."):
             continue
-        mine = OmegaConf.select(OmegaConf.structured(current), key, default=None)
-        theirs = OmegaConf.select(saved, key, default=None)
-        if OmegaConf.is_config(mine):
-            mine = OmegaConf.to_container(mine)
-        if OmegaConf.is_config(theirs):
-            theirs = OmegaConf.to_container(theirs)
-        if mine != theirs:
+        value = _plain(OmegaConf.select(mine, key, default=None))
+        if key.split(".")[0] in RUNTIME_KEYS:
+            OmegaConf.update(saved, key, value, merge=False, force_add=True)
+            continue
+        theirs = _plain(OmegaConf.select(saved, key, default=None))
+        if value != theirs:
             raise ConfigError(
-                key, mine, f"a resumed run keeps its own settings (this run has {theirs!r})",
+                key, value, f"a resumed run keeps its own settings (this run has {theirs!r})",
                 "Only trainer.* and logger.* may change on resume; for other settings "
                 "start a new run.",
             )
-    container = dict(checkpoint["config"])
-    for key in RUNTIME_KEYS:
-        container[key] = OmegaConf.to_container(OmegaConf.structured(getattr(current, key)))
-    return settings_from_container(container)
+    return settings_from_container(OmegaConf.to_container(saved))
 
 
 def describe(checkpoint: dict[str, Any]) -> str:

@@ -43,14 +43,11 @@ def run_training(run_dir: Path, overrides: list[str], extra_trackers=(), multiru
     """Run one real experiment in this process (as run.py would) and return its objective."""
     from mnist_lab.config import to_settings
     from mnist_lab.experiment import run_experiment
-    from mnist_lab.tracking import make_trackers
 
     cfg = compose_config(overrides)
     job = JobInfo(run_dir=run_dir, overrides=list(overrides), multirun=multirun,
                   config=OmegaConf.to_container(cfg, resolve=True))
-    settings = to_settings(cfg)
-    trackers = make_trackers(settings.logger, job) + list(extra_trackers)
-    return run_experiment(settings, job, trackers)
+    return run_experiment(to_settings(cfg), job, list(extra_trackers))
 
 
 def data_root_state(root: Path) -> dict[str, tuple[int, int]]:
