@@ -20,7 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 from mnist_lab.config import to_settings  # registers the schemas and resolvers
 from mnist_lab.errors import UserError
 from mnist_lab.job import JobInfo, record_failure
-from mnist_lab.sweep import SWEEP_START_ENV
+from mnist_lab.sweep import SWEEP_START_ENV, write_summary
 
 
 def job_info(cfg: DictConfig) -> JobInfo:
@@ -38,22 +38,42 @@ def job_info(cfg: DictConfig) -> JobInfo:
     )
 
 
+def check_mode() -> None:
+    """A sweep preset (``+sweep=...``) needs ``-m``; without it Hydra would quietly run one job."""
+    hc = HydraConfig.get()
+    if hc.mode != RunMode.MULTIRUN and hc.sweeper.get("params"):
+        preset = hc.runtime.choices.get("sweep")
+        raise UserError(f"+sweep={preset} is a sweep: run it with -m "
+                        f"(python run.py -m +sweep={preset} ...).")
+
+
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")
 def main(cfg: DictConfig) -> float:
     job = job_info(cfg)
     try:
+        check_mode()
         settings = to_settings(cfg)  # value checks, before torch is imported
         from mnist_lab.experiment import run_experiment
 
         return run_experiment(settings, job)
-    except Exception as error:
-        if not getattr(error, "keeps_directory", False):
-            record_failure(job, error)
-        if isinstance(error, UserError) and not job.multirun:
+    except UserError as error:
+        if not job.multirun:
             print(f"Error: {error}", file=sys.stderr)
             sys.exit(2)
+        record_failure(job, error)
+        raise
+    except KeyboardInterrupt:
+        if job.multirun:  # Hydra calls no callback now: keep the summary up to date
+            write_summary(HydraConfig.get().sweep.dir)
+        raise
+    except Exception as error:
+        if job.multirun:
+            record_failure(job, error)
         raise
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except KeyboardInterrupt:
+        sys.exit(130)  # the run has said how to continue; no traceback

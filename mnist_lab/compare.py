@@ -21,6 +21,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .job import NAME_EXCLUDES
 from .record import RunRecord
 
 FORMATS = ("table", "markdown", "csv")
@@ -48,21 +49,29 @@ def parse_overrides(overrides: list[str]) -> dict[str, str]:
 
 
 def read_run(run_dir: Path) -> RunInfo:
-    """A run's :class:`RunInfo` from its record (a missing summary: status "not started")."""
+    """A run's :class:`RunInfo` from its record (a missing summary: status "not started").
+
+    A run that stopped early has no final figures; its best validation error so
+    far is taken from its ``metrics.csv``.
+    """
     record = RunRecord(run_dir)
-    summary = record.read_summary() or {}
+    summary, rows = record.read_summary() or {}, record.read_metrics()
     overrides = summary.get("overrides", record.overrides())
+    val_best = summary.get("val/best_error")
+    if val_best is None and rows:
+        val_best = min(r["val/error"] for r in rows)
     return RunInfo(
         path=run_dir, overrides=parse_overrides(overrides),
-        status=summary.get("status", "not started"), val_best=summary.get("val/best_error"),
+        status=summary.get("status", "not started"), val_best=val_best,
         test_error=summary.get("test/error"), epochs=summary.get("epochs"),
         wall_s=summary.get("wall_s"), images_per_s=summary.get("train/images_per_s"),
-        error=summary.get("error"), rows=record.read_metrics(),
+        error=summary.get("error"), rows=rows,
     )
 
 
 def is_run_dir(path: Path) -> bool:
-    return (path / ".hydra").is_dir() or RunRecord(path).has_record()
+    """A directory with a run's record (a refused command's empty Hydra folder is not)."""
+    return RunRecord(path).has_record()
 
 
 def find_runs(paths: list[str | Path]) -> list[RunInfo]:
@@ -92,11 +101,22 @@ def _sort_key(run: RunInfo) -> tuple:
 
 
 def varying_keys(runs: list[RunInfo]) -> list[str]:
-    """Override keys whose value differs between runs (all keys for a single run)."""
-    keys = list(dict.fromkeys(k for r in runs for k in r.overrides))
+    """Override keys whose value differs between runs (all keys for a single run).
+
+    Keys that only say how or where a run ran (``logger``, ``trainer.device``,
+    ``data.root``, ...: ``job.NAME_EXCLUDES``) are left out.
+    """
+    keys = list(dict.fromkeys(k for r in runs for k in r.overrides
+                              if not k.startswith(NAME_EXCLUDES)))
     if len(runs) == 1:
         return keys
     return [k for k in keys if len({r.overrides.get(k) for r in runs}) > 1]
+
+
+def _short(text: str, limit: int | None) -> str:
+    """One line, cut to ``limit`` characters (None: whole)."""
+    line = " ".join(text.split())
+    return line if limit is None or len(line) <= limit else line[: limit - 1] + "…"
 
 
 def _pct(x: float | None, as_fraction: bool) -> str:
@@ -124,7 +144,7 @@ def runs_table(runs: list[RunInfo], fractions: bool = False,
                      "" if r.epochs is None else f"{r.epochs:g}",
                      "" if r.wall_s is None else f"{r.wall_s:.1f}",
                      "" if r.images_per_s is None else f"{r.images_per_s:.0f}",
-                     *([" ".join((r.error or "").split())] if errors else [])])
+                     *([_short(r.error or "", None if fractions else 120)] if errors else [])])
     return columns, rows
 
 
@@ -186,21 +206,26 @@ def render(columns: list[str], rows: list[list[str]], fmt: str) -> str:
         lines = ["| " + " | ".join(map(escape, columns)) + " |",
                  "|" + "|".join("---" for _ in columns) + "|"]
         return "\n".join(lines + ["| " + " | ".join(map(escape, r)) + " |" for r in rows]) + "\n"
-    widths = [max(len(c), *(len(r[i]) for r in rows)) for i, c in enumerate(columns)]
+    widths = [max([len(c)] + [len(r[i]) for r in rows]) for i, c in enumerate(columns)]
     fmt_row = lambda r: "  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip()  # noqa: E731
     return "\n".join([fmt_row(columns), fmt_row(["-" * w for w in widths]),
                       *map(fmt_row, rows)]) + "\n"
 
 
-def report(runs: list[RunInfo], fmt: str, base: Path | None = None) -> str:
-    """The runs table, then the seed aggregate when there is one."""
+def report(runs: list[RunInfo], fmt: str, base: Path | None = None,
+           aggregate_only: bool = False) -> str:
+    """The runs table, then the seed aggregate when there is one.
+
+    CSV is one table: the runs, or with ``aggregate_only`` the aggregate.
+    """
     fractions = fmt == "csv"
-    text = render(*runs_table(runs, fractions, base), fmt)
     aggs = aggregate_seeds(runs)
-    if aggs:
-        heading = "\nAggregated over seeds (mean, sample std with n - 1):\n\n"
-        text += ("\n" if fmt == "csv" else heading) + render(
-            *aggregate_table(aggs, varying_keys(runs), fractions), fmt)
+    aggregate = render(*aggregate_table(aggs, varying_keys(runs), fractions), fmt)
+    if aggregate_only:
+        return aggregate
+    text = render(*runs_table(runs, fractions, base), fmt)
+    if aggs and fmt != "csv":
+        text += "\nAggregated over seeds (mean, sample std with n - 1):\n\n" + aggregate
     return text
 
 
@@ -226,16 +251,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("paths", nargs="+", help="run directories or sweep directories")
     parser.add_argument("--format", choices=FORMATS, default="table",
                         help="table (default), markdown or csv (error rates as fractions)")
-    parser.add_argument("--plot", metavar="FILE", help="write the validation-error curves here")
+    parser.add_argument("--aggregate", action="store_true",
+                        help="print only the aggregate over seeds (n, mean, sample std)")
+    parser.add_argument("--plot", metavar="FILE",
+                        help="write the validation-error curves here (.png, .pdf or .svg)")
     args = parser.parse_args(argv)
     try:
         runs = find_runs(args.paths)
-    except FileNotFoundError as error:
+        text = report(runs, args.format, aggregate_only=args.aggregate)
+        plot = plot_runs(runs, args.plot) if args.plot else None
+    except (FileNotFoundError, ValueError, OSError) as error:
         print(f"Error: {error}", file=sys.stderr)
         return 2
-    print(report(runs, args.format), end="")
-    if args.plot:
-        print(f"\nvalidation-error curves: {plot_runs(runs, args.plot)}", file=sys.stderr)
+    print(text, end="")
+    if plot:
+        print(f"\nvalidation-error curves: {plot}", file=sys.stderr)
     return 0
 
 

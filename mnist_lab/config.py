@@ -15,6 +15,7 @@ arguments from them.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, List, Optional
 
 from hydra.core.config_store import ConfigStore
@@ -129,23 +130,42 @@ def register_configs() -> None:
     """Register the schemas in Hydra's ConfigStore (idempotent)."""
     cs = ConfigStore.instance()
     cs.store(name="base_config", node=Config)
-    cs.store(group="model", name="convnet_schema", node=ConvNetConfig)
-    cs.store(group="optimizer", name="sgd_schema", node=SGDConfig)
-    cs.store(group="logger", name="none_schema", node=NoLoggerConfig)
-    cs.store(group="logger", name="wandb_schema", node=WandbLoggerConfig)
+    # In their own groups, so that e.g. 'model=glob(*)' sweeps only real model options.
+    cs.store(group="schema/model", name="convnet", node=ConvNetConfig)
+    cs.store(group="schema/optimizer", name="sgd", node=SGDConfig)
+    cs.store(group="schema/logger", name="none", node=NoLoggerConfig)
+    cs.store(group="schema/logger", name="wandb", node=WandbLoggerConfig)
+
+
+def resume_path(resume: Any) -> str | None:
+    """The run directory ``trainer.resume`` names, or None for false/true."""
+    if isinstance(resume, str) and resume.strip().lower() not in ("", "true", "false"):
+        return resume
+    return None
 
 
 def _run_dir(resume: Any, default: str) -> str:
-    """``hydra.run.dir``: the run being resumed when ``trainer.resume`` is a path."""
-    if isinstance(resume, str) and resume.lower() not in ("", "true", "false"):
-        return resume
-    return default
+    """``hydra.run.dir``: the run being resumed, when ``trainer.resume`` names one.
+
+    Only a directory that holds a checkpoint is used, so that a mistyped path is
+    reported without creating it or writing into an unrelated folder.
+    """
+    path = resume_path(resume)
+    return path if path and (Path(path) / "checkpoint.pt").is_file() else default
 
 
-def _hydra_subdir(resume: Any, started: str) -> str:
-    """``hydra.output_subdir``: a resumed session keeps the run's own ``.hydra`` files."""
-    resuming = resume is True or (isinstance(resume, str) and resume.lower() != "false")
-    return f".hydra/resumed_{started}" if resuming else ".hydra"
+def _hydra_subdir(output_dir: str, resume: Any, started: str) -> str:
+    """``hydra.output_subdir``: never overwrite the ``.hydra`` files of an existing run.
+
+    A session in a directory that already holds a run's record (a resumed run, a
+    re-launched sweep job, a refused one) writes its own beside them.
+    """
+    existing = any((Path(output_dir) / name).exists()
+                   for name in ("summary.json", "metrics.csv", "checkpoint.pt"))
+    if not existing:
+        return ".hydra"
+    kind = "resumed" if resume is True or resume_path(resume) else "session"
+    return f".hydra/{kind}_{started}"
 
 
 def register_resolvers() -> None:

@@ -100,9 +100,18 @@ def missing_files(root: str | Path) -> list[str]:
 
 def _fix_hint() -> str:
     return (
-        "Set data.root (or the environment variable MNIST_LAB_DATA) to a folder that "
-        "holds the four IDX files in MNIST/raw/ (" + ", ".join(RAW_FILES) + ")"
+        "Point the data root (data.root for run.py, --data-root for evaluate, or the "
+        "environment variable MNIST_LAB_DATA) at a folder that holds the four uncompressed "
+        "IDX files in MNIST/raw/ (" + ", ".join(RAW_FILES) + ")"
     )
+
+
+def _gz_hint(root: Path, missing: list[str]) -> str:
+    """A hint when the files are there, but still gzip-compressed."""
+    raw = root / "MNIST" / "raw"
+    if any((raw / f"{name}.gz").is_file() for name in missing):
+        return f" The folder holds .gz files: decompress them first (gunzip {raw}/*.gz)."
+    return ""
 
 
 def _download(root: Path) -> None:
@@ -157,19 +166,29 @@ def load_mnist(root: str | Path, download: bool) -> tuple[Split, Split, tuple]:
         raise DataError(
             f"MNIST not found in data root '{root.resolve()}' (missing MNIST/raw/"
             f"{', MNIST/raw/'.join(missing)}) and data.download=false. {_fix_hint()}, "
-            "or set data.download=true to fetch them."
+            f"or set data.download=true to fetch them.{_gz_hint(root, missing)}"
         )
     if missing:
         _download(root)
-    splits = []
-    for train in (True, False):
-        ds = TorchvisionMNIST(root=str(root), train=train, download=False)
-        splits.append(Split(ds.data.unsqueeze(1).contiguous(), ds.targets.to(torch.int64)))
-    classes = tuple(name.split(" - ")[0] for name in ds.classes)
+    splits = [_read_split(root, train) for train in (True, False)]
+    classes = tuple(name.split(" - ")[0] for name in TorchvisionMNIST.classes)
     train_split, test_split = splits
     assert train_split.images.shape[1:] == MNIST.in_shape, train_split.images.shape
     assert (len(train_split), len(test_split)) == (MNIST.num_train, MNIST.num_test)
     return train_split, test_split, classes
+
+
+def _read_split(root: Path, train: bool) -> Split:
+    """One of MNIST's two sets, parsed by torchvision; a damaged file is a DataError."""
+    try:
+        ds = TorchvisionMNIST(root=str(root), train=train, download=False)
+    except (RuntimeError, ValueError, OSError) as error:
+        raise DataError(
+            f"The MNIST files in '{root.resolve() / 'MNIST' / 'raw'}' cannot be read "
+            f"({' '.join(str(error).split())}): a file is truncated or damaged. Compare them "
+            "with the published checksums (md5sum) or download them again."
+        ) from None
+    return Split(ds.data.unsqueeze(1).contiguous(), ds.targets.to(torch.int64))
 
 
 def split_test(test: Split, val_size: int) -> tuple[Split, Split]:

@@ -22,6 +22,7 @@ from .errors import UserError
 from .data import Normalization, Split, load_mnist, split_test
 from .model import build_model
 from .record import RunRecord
+from .runtime import resolve_device
 
 EVAL_BATCH = 1000
 
@@ -140,7 +141,8 @@ def load_model(run_dir: str | Path, device: str | torch.device = "cpu") -> Loade
                        int(ckpt["step"]), ckpt["config"])
 
 
-def evaluate_run(run_dir: str | Path, data_root: str | Path, device: str = "cpu") -> EvalResult:
+def evaluate_run(run_dir: str | Path, data_root: str | Path,
+                 device: str | torch.device = "cpu") -> EvalResult:
     """Test error of a run's final weights on its test split (from its config's val_size)."""
     loaded = load_model(run_dir, device)
     _, test, _ = load_mnist(data_root, download=False)
@@ -163,9 +165,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
     args = parser.parse_args(argv)
     try:
-        result = evaluate_run(args.run_dir, args.data_root, args.device)
+        device = resolve_device(args.device, key="--device")
+        result = evaluate_run(args.run_dir, args.data_root, device)
     except UserError as error:
-        print(error, file=sys.stderr)
+        print(f"Error: {error}", file=sys.stderr)
         return 2
     summary = RunRecord(args.run_dir).read_summary() or {}
     recorded = summary.get("test/error")

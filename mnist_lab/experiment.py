@@ -11,13 +11,14 @@ import dataclasses
 import logging
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
 
 from . import provenance
 from .augment import Augmenter
-from .config import Config
+from .config import MNIST, Config
 from .data import MNISTData, load_data, steps_per_epoch
 from .evaluate import evaluate
 from .job import JobInfo, failure_summary, now
@@ -47,37 +48,69 @@ def run_experiment(cfg: Config, job: JobInfo, extra_trackers: list[Tracker] = ()
     """
     record = RunRecord(job.run_dir)
     checkpoint = check_start(record, cfg.trainer.resume, job.multirun, job.overrides)
+    previous = record.read_summary() or {}
     if checkpoint is not None:
         cfg = resumed_settings(cfg, checkpoint, job.overrides)
-        log.info("%s", describe(checkpoint))
+        total = loop_settings(cfg).total_steps(MNIST.num_train)
+        if checkpoint["step"] >= total and previous.get("status") == "completed":
+            log.info("The run in %s is complete (%d steps): nothing to do. To train longer, "
+                     "resume it with more trainer.epochs or trainer.max_steps.",
+                     record.dir, checkpoint["step"])
+            return previous.get("val/best_error", checkpoint["loop"]["best"][0])
+        log.info("%s", describe(checkpoint, cfg.optimizer.schedule, total))
     trackers = Trackers([LocalTracker(record), *make_trackers(cfg.logger, job), *extra_trackers])
     device = resolve_device(cfg.trainer.device)
     threads = configure_threads(cfg.trainer.num_threads)
     data = load_data(cfg.data.root, cfg.data.download, cfg.data.val_size,
                      cfg.data.normalize, device)
-    previous = record.read_summary() or {}
     run = Run.build(cfg, data, device, record, checkpoint)
-    if checkpoint is None:
-        config, overrides = job.config, job.overrides
-    else:  # the run's own overrides, not those of the command that resumed it
-        config, overrides = dataclasses.asdict(cfg), previous.get("overrides", job.overrides)
-    summary = {"status": "running", "overrides": overrides, "device": str(device),
-               "num_threads": threads, "started_at": now(), "config": config}
-    if overrides != job.overrides:
-        summary["resumed_with"] = job.overrides
+    summary = start_summary(job, cfg, checkpoint is not None, previous,
+                            {"device": str(device), "num_threads": threads})
     probe = data.norm.apply(data.val.images[:PROBE_IMAGES])
     try:
         trackers.log_start(summary, probe)
         best = run.train_and_test(trackers, summary, probe)
     except BaseException as error:
         status = "interrupted" if isinstance(error, KeyboardInterrupt) else "failed"
-        trackers.log_failure({**summary, **failure_summary(job, error, status)})
+        trackers.log_failure({**summary, **failure_summary(error, status)})
         trackers.close(130 if status == "interrupted" else 1)
         if status == "interrupted":
-            log.warning("Stopped; continue with: python run.py trainer.resume=%s", job.run_dir)
+            log.warning("Stopped; continue with: %s", continue_command(job))
         raise
     trackers.close(0)
     return best
+
+
+def loop_settings(cfg: Config) -> LoopSettings:
+    """The training loop's plain settings."""
+    return LoopSettings(cfg.trainer.epochs, cfg.data.batch_size, cfg.trainer.eval_every,
+                        cfg.trainer.checkpoint_every, cfg.trainer.max_steps, cfg.seed,
+                        cfg.trainer.progress)
+
+
+def start_summary(job: JobInfo, cfg: Config, resumed: bool, previous: dict[str, Any],
+                  where: dict[str, Any]) -> dict[str, Any]:
+    """``summary.json`` at the start: status running, the run's own overrides and config.
+
+    A resumed run keeps the overrides and start time it began with; the command
+    that resumed it is added as ``resumed_with``.
+    """
+    summary = {"status": "running", "overrides": job.overrides, "started_at": now(),
+               "config": job.config, **where}
+    if resumed:
+        summary.update(overrides=previous.get("overrides", job.overrides),
+                       started_at=previous.get("started_at", summary["started_at"]),
+                       config=dataclasses.asdict(cfg), resumed_with=job.overrides,
+                       resumed_at=now())
+    return summary
+
+
+def continue_command(job: JobInfo) -> str:
+    """How to continue a stopped run: the same sweep into its directory, or the run."""
+    if job.multirun:
+        return ("the same command with hydra.sweep.dir=" + str(Path(job.run_dir).parent)
+                + " (completed jobs are skipped, this one resumes)")
+    return f"python run.py trainer.resume={job.run_dir}"
 
 
 @dataclass
@@ -101,9 +134,7 @@ class Run:
         model_kwargs = {k: v for k, v in dataclasses.asdict(cfg.model).items() if k != "name"}
         model = build_model(cfg.model.name, model_kwargs, data.in_shape, data.num_classes)
         model.to(device=device, memory_format=torch.channels_last)
-        loop = LoopSettings(cfg.trainer.epochs, cfg.data.batch_size, cfg.trainer.eval_every,
-                            cfg.trainer.checkpoint_every, cfg.trainer.max_steps, cfg.seed,
-                            cfg.trainer.progress)
+        loop = loop_settings(cfg)
         optimizer = build_optimizer(cfg.optimizer, model.parameters())
         scheduler = build_scheduler(cfg.optimizer, optimizer, loop.total_steps(len(data.train)))
         history = WeightsHistory(int(cfg.trainer.snapshot_max_mb * 2**20))
@@ -146,7 +177,8 @@ class Run:
             "scheduler_state": self.scheduler.state_dict(),
             "rng": {"torch": torch.get_rng_state(),
                     "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []},
-            "loop": {"step": state.step, "elapsed_s": state.elapsed_s, "train_s": state.train_s,
+            "loop": {"step": state.step, "total_steps": self.loop.total_steps(len(self.data.train)),
+                     "elapsed_s": state.elapsed_s, "train_s": state.train_s,
                      "train_images": state.train_images, "best": list(state.best),
                      "window": state.window.state_dict()},
             "config": dataclasses.asdict(self.cfg),

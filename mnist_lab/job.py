@@ -60,16 +60,25 @@ def now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def failure_summary(job: JobInfo, error: BaseException, status: str = "failed") -> dict:
+def failure_summary(error: BaseException, status: str = "failed") -> dict:
     """The ``summary.json`` fields of a run that failed (or was stopped) with ``error``."""
-    return {"status": status, "error": f"{type(error).__name__}: {error}",
-            "overrides": job.overrides, "finished_at": now()}
+    return {"status": status, "error": f"{type(error).__name__}: {error}", "finished_at": now()}
+
+
+def same_overrides(a: list[str] | None, b: list[str] | None) -> bool:
+    """The same task overrides, in any order (as Hydra applies them)."""
+    return a is not None and b is not None and sorted(a) == sorted(b)
 
 
 def record_failure(job: JobInfo, error: BaseException) -> None:
-    """Keep a failed job's status and message in its directory (its metrics untouched)."""
+    """Keep a failed sweep job's status and message in its directory.
+
+    Only the job's own record is written: a directory that holds another run's
+    record (other overrides), or a failure the run already recorded, is left alone.
+    """
     record = RunRecord(job.run_dir)
-    previous = record.read_summary() or {}
-    if previous.get("status") in ("failed", "interrupted"):
-        return  # already recorded by the run itself, with more detail
-    record.write_summary({**previous, **failure_summary(job, error)})
+    previous = record.read_summary()
+    if previous is not None and (not same_overrides(previous.get("overrides"), job.overrides)
+                                 or previous.get("status") in ("failed", "interrupted")):
+        return
+    record.write_summary({"overrides": job.overrides, **(previous or {}), **failure_summary(error)})

@@ -13,16 +13,24 @@ from typing import Sequence
 import numpy as np
 import torch
 from matplotlib.figure import Figure
-from matplotlib.ticker import PercentFormatter
+from matplotlib.ticker import NullFormatter, PercentFormatter
 from torchvision.utils import make_grid
 
 MAX_CHANNELS = 16  # feature maps shown per conv layer
 
 
 def save(fig: Figure, path: str | Path) -> Path:
-    """Write ``fig`` as a PNG (100 dpi) and return the path."""
+    """Write ``fig`` (the format from the suffix, e.g. PNG at 100 dpi); return the path.
+
+    Raises:
+        ValueError: a suffix matplotlib cannot write.
+    """
+    path = Path(path)
+    if path.suffix.lstrip(".").lower() not in fig.canvas.get_supported_filetypes():
+        raise ValueError(f"cannot write a figure as '{path}': use .png, .pdf or .svg")
+    path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=100, bbox_inches="tight")
-    return Path(path)
+    return path
 
 
 def to_rgb(fig: Figure) -> np.ndarray:
@@ -38,11 +46,17 @@ def _error_axes(fig: Figure, title: str):
     ax = fig.add_subplot()
     ax.set_yscale("log")
     ax.yaxis.set_major_formatter(PercentFormatter(decimals=1))
+    ax.yaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel("step")
     ax.set_ylabel("error rate")
     ax.set_title(title)
     ax.grid(True, which="both", alpha=0.3)
     return ax
+
+
+def _marker(rows: Sequence) -> str | None:
+    """Dots where a curve has few points (a single point draws no line)."""
+    return "o" if len(rows) < 20 else None
 
 
 def error_curves(rows: Sequence[dict[str, float]], title: str = "Error rates") -> Figure:
@@ -51,7 +65,7 @@ def error_curves(rows: Sequence[dict[str, float]], title: str = "Error rates") -
     ax = _error_axes(fig, title)
     steps = [r["step"] for r in rows]
     for key in ("train/error", "val/error"):
-        ax.plot(steps, [100 * r[key] for r in rows], label=key)
+        ax.plot(steps, [100 * r[key] for r in rows], label=key, marker=_marker(rows))
     ax.legend()
     return fig
 
@@ -63,7 +77,8 @@ def val_error_overlay(runs: dict[str, Sequence[dict[str, float]]],
     ax = _error_axes(fig, title)
     for label, rows in runs.items():
         if rows:
-            ax.plot([r["step"] for r in rows], [100 * r["val/error"] for r in rows], label=label)
+            ax.plot([r["step"] for r in rows], [100 * r["val/error"] for r in rows], label=label,
+                    marker=_marker(rows))
     if runs:
         ax.legend(fontsize="small")
     return fig

@@ -27,6 +27,7 @@ import torch
 
 from .errors import UserError
 from .evaluate import LoadedModel, load_model
+from .runtime import resolve_device
 from .prepare import ImageError, Prepared, prepare_image
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
@@ -144,6 +145,13 @@ def render(results: list[Prediction], fmt: str) -> str:
     return "\n".join([line(header[:5]), *map(line, rows)]) + "\n"
 
 
+def _positive_int(text: str) -> int:
+    value = int(text) if text.strip().lstrip("-").isdigit() else 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number >= 1")
+    return value
+
+
 def main(argv: list[str] | None = None) -> int:
     """Command line; see the module docstring."""
     parser = argparse.ArgumentParser(
@@ -155,10 +163,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--save-preprocessed", metavar="DIR", type=Path,
                         help="write the 28x28 image the model saw for each file here")
     parser.add_argument("--device", default="cpu", help="cpu (default), cuda or cuda:N")
-    parser.add_argument("--workers", type=int, default=min(4, os.cpu_count() or 1),
+    parser.add_argument("--workers", type=_positive_int, default=min(4, os.cpu_count() or 1),
                         help="threads reading and preparing images (default: cores, at most 4)")
     args = parser.parse_args(argv)
+    if args.save_preprocessed and args.save_preprocessed.exists() \
+            and not args.save_preprocessed.is_dir():
+        parser.error(f"--save-preprocessed {args.save_preprocessed}: a file, not a folder")
     try:
+        args.device = resolve_device(args.device, key="--device")
         loaded = load_model(args.run_dir, args.device)
     except UserError as error:
         print(f"Error: {error}", file=sys.stderr)

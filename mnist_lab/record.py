@@ -29,6 +29,8 @@ from typing import Any
 
 import yaml
 
+from .errors import UserError
+
 FORMAT_VERSION = 1
 METRIC_COLUMNS = (
     "step", "epoch", "train/error", "train/loss", "val/error", "val/loss", "lr", "elapsed_s",
@@ -138,13 +140,19 @@ class RunRecord:
 
         Raises:
             FileNotFoundError: no checkpoint in this run directory.
+            UserError: the file cannot be read (truncated, damaged, not ours).
         """
         path = self.dir / CHECKPOINT
         if not path.is_file():
             raise FileNotFoundError(f"No {CHECKPOINT} in run directory '{self.dir}'")
         import torch
 
-        return torch.load(path, map_location=map_location, weights_only=True)
+        try:
+            return torch.load(path, map_location=map_location, weights_only=True)
+        except Exception as error:  # truncated, corrupt, or not a mnist_lab checkpoint
+            reason = " ".join(str(error).split())[:200]
+            raise UserError(f"'{path}' cannot be read as a mnist_lab checkpoint ({reason}). "
+                            "It may be truncated or damaged; use another run.") from None
 
     def save_weights_history(self, history: dict[str, Any]) -> None:
         import torch

@@ -13,8 +13,9 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
-from .config import Config, settings_from_container
+from .config import Config, resume_path, settings_from_container
 from .errors import ConfigError, UserError
+from .job import same_overrides
 from .record import RunRecord
 
 RUNTIME_KEYS = ("trainer", "logger")  # may change when a run is resumed
@@ -23,12 +24,29 @@ RUNTIME_KEYS = ("trainer", "logger")  # may change when a run is resumed
 class RunDirTaken(UserError):
     """A fresh run was pointed at a directory that holds another run's record."""
 
-    keeps_directory = True  # nothing may be written there, not even the failure
-
 
 def wants_resume(resume: Any) -> bool:
     """``trainer.resume`` is true or a path."""
-    return resume is True or (isinstance(resume, str) and resume.lower() != "false")
+    return resume is True or resume_path(resume) is not None
+
+
+def _resume_target(record: RunRecord, resume: Any) -> RunRecord:
+    """The run to resume, which must hold a checkpoint and be the directory in use."""
+    path = resume_path(resume)
+    target = RunRecord(path) if path else record
+    if not target.has_checkpoint():
+        where = (f"'{path}' holds no checkpoint.pt (no such run, or it stopped before its "
+                 "first checkpoint)" if path else
+                 f"the directory in use, '{record.dir}', holds no checkpoint.pt")
+        raise UserError(
+            f"trainer.resume={resume}: {where}. Give the directory of the run to continue, "
+            "e.g. trainer.resume=outputs/2026-11-29/10-15-02_123456 (or hydra.run.dir=RUN_DIR "
+            "trainer.resume=true)."
+        )
+    if target.dir.resolve() != record.dir.resolve():
+        raise UserError(f"trainer.resume={resume} but hydra.run.dir={record.dir}: give one of "
+                        "them, the run's directory.")
+    return target
 
 
 def check_start(record: RunRecord, resume: Any, multirun: bool,
@@ -36,25 +54,22 @@ def check_start(record: RunRecord, resume: Any, multirun: bool,
     """Return the checkpoint to resume from, or None to start fresh.
 
     Raises:
-        UserError: resuming where there is no checkpoint; or a fresh start in a
-            directory that already holds a run's record (never overwrite a run).
+        UserError: resuming where there is no checkpoint; RunDirTaken: a fresh
+            start in a directory that holds another run's record (never overwritten).
     """
     if wants_resume(resume):
-        if not record.has_checkpoint():
-            raise UserError(
-                f"trainer.resume={resume}: there is no checkpoint.pt in '{record.dir}' to "
-                "resume. Give the directory of a run that trained for at least one "
-                "checkpoint (trainer.resume=RUN_DIR), or start a new run."
-            )
-        return record.load_checkpoint()
+        return _resume_target(record, resume).load_checkpoint()
     summary = record.read_summary() or {}
-    if multirun and record.has_checkpoint() and summary.get("overrides") == overrides:
+    own = multirun and same_overrides(summary.get("overrides"), overrides)
+    if own and record.has_checkpoint():
         return record.load_checkpoint()  # a re-launched sweep job continues
-    if record.has_record() and not (multirun and summary.get("overrides") == overrides):
-        raise RunDirTaken(
-            f"'{record.dir}' already holds the record of a run; refusing to overwrite it. "
-            "Continue it with trainer.resume=true, or choose another hydra.run.dir."
-        )
+    if record.has_record() and not own:
+        hint = ("This sweep directory was made by a different sweep: give a new "
+                "hydra.sweep.dir." if multirun else
+                "Continue it with trainer.resume=true, or choose another hydra.run.dir.")
+        raise RunDirTaken(f"'{record.dir}' already holds the record of a run "
+                          f"(overrides {summary.get('overrides')}); refusing to overwrite it. "
+                          + hint)
     return None
 
 
@@ -93,7 +108,11 @@ def resumed_settings(current: Config, checkpoint: dict[str, Any],
     return settings_from_container(OmegaConf.to_container(saved))
 
 
-def describe(checkpoint: dict[str, Any]) -> str:
-    """One line for the log: where the resumed run stands."""
-    return f"resuming from step {checkpoint['step']} (checkpoint of {checkpoint['saved_at']})"
-
+def describe(checkpoint: dict[str, Any], schedule: str, total_steps: int) -> str:
+    """One line for the log: where the resumed run stands, and a stretched schedule."""
+    line = f"resuming from step {checkpoint['step']} (checkpoint of {checkpoint['saved_at']})"
+    before = checkpoint["loop"].get("total_steps")
+    if schedule != "constant" and before and before != total_steps:
+        line += (f"; the run now has {total_steps} steps instead of {before}, and its "
+                 f"{schedule} learning-rate schedule is stretched to match")
+    return line

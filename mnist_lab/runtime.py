@@ -17,26 +17,34 @@ if TYPE_CHECKING:
 THREADS_ENV = "MNIST_LAB_NUM_THREADS"  # a sweep job's share of the cores, set by the sweeper
 
 
-def resolve_device(name: str) -> "torch.device":
+def resolve_device(name: str, key: str = "trainer.device") -> "torch.device":
     """``trainer.device`` → a torch device: ``auto`` is CUDA when present, else CPU.
 
+    Args:
+        name: auto, cpu, cuda or cuda:N. key: the setting's name, for the message.
+
     Raises:
-        ConfigError: ``cuda`` (or ``cuda:N``) asked for where no such GPU exists.
+        ConfigError: an unknown device, or CUDA asked for where no such GPU exists.
     """
     import torch
 
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        device = None
+    if device is None or device.type not in ("cpu", "cuda"):
+        raise ConfigError(key, name, "must be auto, cpu, cuda or cuda:N")
     if device.type == "cuda":
         count = torch.cuda.device_count()
         index = device.index or 0
         if index >= count:
             raise ConfigError(
-                "trainer.device", name,
+                key, name,
                 f"no such CUDA device here ({count} GPU(s) visible to torch "
                 f"{torch.__version__}, CUDA build {torch.version.cuda})",
-                "Use trainer.device=cpu or trainer.device=auto.",
+                "Use cpu or auto.",
             )
     return device
 

@@ -31,6 +31,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from .compare import find_runs, render, report, runs_table
+from .job import same_overrides
 from .record import RunRecord
 from .runtime import THREADS_ENV, usable_cores
 
@@ -86,7 +87,8 @@ def _write(path: Path, text: str) -> None:
 def is_done(job_dir: Path, overrides: Sequence[str]) -> bool:
     """The job in ``job_dir`` completed with exactly these task overrides."""
     summary = RunRecord(job_dir).read_summary() or {}
-    return summary.get("status") == "completed" and summary.get("overrides") == list(overrides)
+    return summary.get("status") == "completed" and same_overrides(summary.get("overrides"),
+                                                                  list(overrides))
 
 
 def task_overrides(job: Sequence[str]) -> list[str]:
@@ -119,7 +121,7 @@ def contiguous(positions: list[int], max_size: int | None) -> list[tuple[int, li
 def thread_shares(launcher: DictConfig, batch: int) -> list[int | None]:
     """CPU threads for each job of a batch: the cores ÷ the jobs running at once with it.
 
-    - basic: one job at a time, all the cores.
+    - basic (None): one job at a time, which takes all the cores it may use.
     - joblib: ``n_jobs`` workers (negative: cores + 1 + n_jobs, as joblib counts)
       take the jobs in order, so all but the last ``batch % workers`` jobs run
       ``workers`` at a time and those last ones share the machine among fewer
@@ -130,18 +132,16 @@ def thread_shares(launcher: DictConfig, batch: int) -> list[int | None]:
     ``OMP_NUM_THREADS``, when the user set it, caps every share.
     """
     target = str(launcher.get("_target_", ""))
-    if target.endswith("SlurmLauncher"):
-        return [None] * batch
+    if not target.endswith(("JoblibLauncher", "LocalLauncher")):
+        return [None] * batch  # one at a time, or a cluster allocation per job
     cores = usable_cores()
     if target.endswith("JoblibLauncher"):
         n_jobs = int(launcher.get("n_jobs", -1))
         workers = min(batch, n_jobs if n_jobs > 0 else max(1, cores + 1 + n_jobs))
         tail = batch % workers
         at_once = [workers] * (batch - tail) + [tail] * tail
-    elif target.endswith("LocalLauncher"):
-        at_once = [batch] * batch
     else:
-        at_once = [1] * batch
+        at_once = [batch] * batch
     omp = os.environ.get("OMP_NUM_THREADS", "")
     cap = int(omp) if omp.isdigit() and int(omp) > 0 else cores
     return [max(1, min(cap, cores // n)) for n in at_once]

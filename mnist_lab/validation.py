@@ -10,8 +10,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from .config import (DEVICES, MNIST, SCHEDULES, WANDB_MODES, Config, ConvNetConfig, DataConfig,
-                     DatasetInfo, SGDConfig, TrainerConfig, WandbLoggerConfig)
+from .config import (DEVICES, MNIST, SCHEDULES, SCHEMAS, WANDB_MODES, Config, ConvNetConfig,
+                     DataConfig, DatasetInfo, SGDConfig, TrainerConfig, WandbLoggerConfig)
 from .errors import ConfigError
 
 
@@ -46,6 +46,9 @@ def validate(cfg: Config, dataset: DatasetInfo = MNIST) -> None:
 
 
 def _validate_model(model: ConvNetConfig, dataset: DatasetInfo) -> None:
+    _require(model.name in SCHEMAS["model"], "model.name", model.name,
+             f"must name a model class: {', '.join(SCHEMAS['model'])}",
+             "Pick a model config with model=<option> (conf/model/), e.g. model=convnet_bn.")
     depth, size = list(model.depth), min(dataset.in_shape[1:])
     _require(
         len(depth) > 0 and all(c >= 1 for c in depth),
@@ -90,6 +93,8 @@ def _validate_data(data: DataConfig, dataset: DatasetInfo) -> None:
 
 
 def _validate_optimizer(opt: SGDConfig) -> None:
+    _require(opt.name in SCHEMAS["optimizer"], "optimizer.name", opt.name,
+             f"must name an optimizer: {', '.join(SCHEMAS['optimizer'])}")
     _require(opt.lr > 0, "optimizer.lr", opt.lr, "must be > 0")
     _require(0 <= opt.momentum < 1, "optimizer.momentum", opt.momentum, "must be in [0, 1)")
     _require(opt.weight_decay >= 0, "optimizer.weight_decay", opt.weight_decay, "must be >= 0")

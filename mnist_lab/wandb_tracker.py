@@ -158,7 +158,7 @@ class WandbTracker(Tracker):
         step = int(row["step"])
         if step <= self.last_step:
             return
-        data = {k: v for k, v in row.items() if k not in ("step", "elapsed_s")}
+        data = {k: v for k, v in row.items() if k != "step"}
         data["train/images_per_s"] = images_per_s
         every = self.cfg.log_images_every
         if every and self.evaluations % every == 0 and hasattr(model, "feature_maps"):
@@ -191,7 +191,7 @@ class WandbTracker(Tracker):
         import wandb
 
         self.run.summary.update({k: v for k, v in end.summary.items()
-                                 if isinstance(v, (int, float, str)) and k != "status"})
+                                 if isinstance(v, (int, float, str))})
         labels, predicted = end.test_labels.tolist(), end.test.predictions.tolist()
         self.run.log({
             "test/confusion_matrix": wandb.plot.confusion_matrix(

@@ -271,3 +271,22 @@ def test_broken_digits_are_not_flagged():
 def test_cut_off_digit_is_noted(digits):
     out = prepare_array(np.pad(digits[0], ((0, 0), (0, 20)))[:, 12:])
     assert any("border" in w for w in out.warnings)
+
+
+def test_thin_pen_strokes_come_out_as_wide_as_mnist(tmp_path, digits):
+    from mnist_lab.prepare import _stroke_width, thicken_thin_strokes
+
+    def width(image):  # the estimate the step uses, in px of the 28x28 field
+        return _stroke_width(image.astype(np.float32) / 255)
+
+    mnist = np.median([width(d) for d in digits])
+    for pen in (3, 8):  # a fine pen on a 600 px drawing comes out about 0.8 px wide
+        im = Image.new("L", (600, 600), 255)
+        draw = ImageDraw.Draw(im)
+        draw.arc((180, 100, 420, 330), 200, 10, fill=0, width=pen)
+        draw.line([(410, 250), (200, 480), (430, 480)], fill=0, width=pen)
+        im.save(tmp_path / f"pen{pen}.png")
+        out = prepare_image(tmp_path / f"pen{pen}.png").image
+        assert abs(width(out) - mnist) < 0.5, (pen, width(out), mnist)
+    crop = digits[0].astype(np.float32) / 255  # MNIST-wide strokes are left alone
+    assert thicken_thin_strokes(crop) is crop

@@ -11,7 +11,7 @@ from mnist_lab.sweep import contiguous, thread_shares
 
 
 @pytest.mark.parametrize("target,n_jobs,batch,expected", [
-    ("hydra._internal.core_plugins.basic_launcher.BasicLauncher", None, 3, ["all"] * 3),
+    ("hydra._internal.core_plugins.basic_launcher.BasicLauncher", None, 3, [None] * 3),
     ("hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher", 2, 5,
      ["half"] * 4 + ["all"]),
     ("hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher", 2, 1, ["all"]),

@@ -59,8 +59,9 @@ def test_grid_runs_every_combination_in_its_own_directory(grid):
 
 def test_compare_prints_sorted_rows_and_seed_aggregates(grid, capsys):
     assert compare_main([str(grid), "--format", "csv"]) == 0
-    table, aggregate = capsys.readouterr().out.strip().split("\n\n")
-    rows = list(csv.DictReader(table.splitlines()))
+    rows = list(csv.DictReader(capsys.readouterr().out.splitlines()))
+    assert compare_main([str(grid), "--format", "csv", "--aggregate"]) == 0
+    aggregate = capsys.readouterr().out
     summaries = {str(grid / str(j)): RunRecord(grid / str(j)).read_summary() for j in range(4)}
     assert sorted(r["run"] for r in rows) == sorted(summaries)
     assert [float(r["val/best_error"]) for r in rows] == sorted(

@@ -9,6 +9,7 @@ from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.config_store import ConfigStore
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.utils import JobStatus
+from hydra.errors import HydraException
 from omegaconf import OmegaConf
 
 from mnist_lab.sweep import (SweepFailed, contiguous, failure_message, pending_jobs,
@@ -43,7 +44,11 @@ class GridSweeper(BasicSweeper):
         assert self.config is not None and self.launcher is not None
         parser = OverridesParser.create(config_loader=self.hydra_context.config_loader)
         overrides = parser.parse_overrides(self._parse_config() + list(arguments))
-        jobs = self.split_arguments(overrides, None)[0]
+        try:
+            jobs = self.split_arguments(overrides, None)[0]
+        except HydraException as error:  # e.g. interval(): a range, not a list of values
+            raise SweepFailed(f"{error}. A grid sweep takes lists of values (a,b,c, range(), "
+                              "choice()); for continuous ranges use +sweep=optuna.") from None
         sweep_dir = Path(self.config.hydra.sweep.dir)
         sweep_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
