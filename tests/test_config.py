@@ -117,3 +117,19 @@ def test_single_run_prints_the_message_alone_and_exits_2(tmp_path, override, exp
     assert expect in result.stderr
     assert "Traceback" not in result.stderr + result.stdout
     assert not (tmp_path / "run" / "summary.json").exists(), "a refused command writes no record"
+
+
+@pytest.mark.slow
+def test_a_refused_resume_leaves_the_run_and_the_path_alone(short_run, tmp_path):
+    summary = (short_run / "summary.json").read_bytes()
+    for overrides, expect in (
+        ([f"trainer.resume={short_run}", "trainer.epochs=0"], "trainer.epochs=0"),
+        ([f"trainer.resume={short_run}", "model.depth=[8,16]"], "keeps its own settings"),
+        ([f"trainer.resume={tmp_path}/typo"], "holds no checkpoint.pt"),
+    ):
+        result = subprocess.run([sys.executable, str(REPO / "run.py"), *overrides, "logger=none"],
+                                capture_output=True, text=True, timeout=120, cwd=tmp_path)
+        assert result.returncode == 2 and expect in result.stderr, result.stderr
+        assert "Traceback" not in result.stderr
+    assert (short_run / "summary.json").read_bytes() == summary
+    assert not (tmp_path / "typo").exists()

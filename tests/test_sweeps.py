@@ -22,7 +22,8 @@ TOO_DEEP = "[2,2,2,2,2]"
 def sweep(sweep_dir, *overrides, expect_rc=0, timeout=600):
     env = {**os.environ, "HYDRA_FULL_ERROR": "0"}
     env.pop("MNIST_LAB_NUM_THREADS", None)
-    result = subprocess.run([sys.executable, str(REPO / "run.py"), "-m", *overrides, *TINY,
+    args = [*overrides, *(t for t in TINY if t not in overrides)]
+    result = subprocess.run([sys.executable, str(REPO / "run.py"), "-m", *args,
                              f"hydra.sweep.dir={sweep_dir}"],
                             capture_output=True, text=True, timeout=timeout, env=env,
                             cwd=sweep_dir.parent)
@@ -133,7 +134,9 @@ def record_files(job_dir):
 def test_resumed_sweep_reruns_only_what_did_not_complete(failed_sweep):
     sweep_dir, _ = failed_sweep
     before = {j: record_files(sweep_dir / j) for j in "02"}
-    result = sweep(sweep_dir, f"model.depth=[4,8],{TOO_DEEP},[8,16]", expect_rc=1)
+    # the same sweep, its overrides typed in another order
+    result = sweep(sweep_dir, *reversed(TINY), f"model.depth=[4,8],{TOO_DEEP},[8,16]",
+                   expect_rc=1)
     assert "2 of 3 jobs completed earlier and are skipped" in result.stdout + result.stderr
     assert {j: record_files(sweep_dir / j) for j in "02"} == before
     assert "#0 :" not in result.stdout + result.stderr and "#1 :" in result.stdout + result.stderr

@@ -151,3 +151,10 @@ def test_a_run_never_overwrites_another(straight):
 def test_resume_keeps_the_run_settings(straight, tmp_path):
     with pytest.raises(ConfigError, match=r"model.depth=\[8, 16\].*keeps its own settings"):
         run_training(straight, RESUME + ["trainer.resume=true", "model.depth=[8,16]"])
+
+
+def test_resuming_a_completed_run_changes_nothing(straight):
+    before = {p.name: p.read_bytes() for p in straight.iterdir() if p.is_file()}
+    best = run_training(straight, ["trainer.resume=true", "trainer.progress=false"])
+    assert best == RunRecord(straight).read_summary()["val/best_error"]
+    assert {p.name: p.read_bytes() for p in straight.iterdir() if p.is_file()} == before
