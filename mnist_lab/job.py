@@ -13,8 +13,8 @@ from typing import Any
 from .record import RunRecord
 
 
-NAME_EXCLUDES = ("logger", "hydra", "trainer.progress", "trainer.device", "trainer.num_threads",
-                 "trainer.resume", "data.root", "data.download")
+NAME_EXCLUDES = ("logger", "hydra", "sweep", "trainer.progress", "trainer.device",
+                 "trainer.num_threads", "trainer.resume", "data.root", "data.download")
 
 
 @dataclass(frozen=True)
