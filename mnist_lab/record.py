@@ -182,11 +182,6 @@ class RunRecord:
         path = self.dir / ".hydra" / "overrides.yaml"
         return list(yaml.safe_load(path.read_text()) or []) if path.is_file() else []
 
-    def config(self) -> dict[str, Any] | None:
-        """The composed config of the run (``.hydra/config.yaml``), unresolved."""
-        path = self.dir / ".hydra" / "config.yaml"
-        return yaml.safe_load(path.read_text()) if path.is_file() else None
-
 
 def model_description(name: str, kwargs: dict[str, Any], in_shape: tuple, classes: tuple,
                       mean: float, std: float) -> dict[str, Any]:
