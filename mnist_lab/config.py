@@ -14,7 +14,7 @@ arguments from them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, List, Optional
 
@@ -137,6 +137,11 @@ def register_configs() -> None:
     cs.store(group="schema/logger", name="wandb", node=WandbLoggerConfig)
 
 
+def wants_resume(resume: Any) -> bool:
+    """``trainer.resume`` is true or the path of a run."""
+    return resume is True or resume_path(resume) is not None
+
+
 def resume_path(resume: Any) -> str | None:
     """The run directory ``trainer.resume`` names, or None for false/true."""
     if isinstance(resume, str) and resume.strip().lower() not in ("", "true", "false"):
@@ -164,7 +169,7 @@ def _hydra_subdir(output_dir: str, resume: Any, started: str) -> str:
                    for name in ("summary.json", "metrics.csv", "checkpoint.pt"))
     if not existing:
         return ".hydra"
-    kind = "resumed" if resume is True or resume_path(resume) else "session"
+    kind = "resumed" if wants_resume(resume) else "session"
     return f".hydra/{kind}_{started}"
 
 
@@ -198,6 +203,11 @@ def to_settings(cfg: DictConfig) -> Config:
     assert isinstance(settings, Config), type(settings)
     validate(settings)
     return settings
+
+
+def model_kwargs(model: ConvNetConfig) -> dict[str, Any]:
+    """The model config's arguments for the model class (all but ``name``)."""
+    return {k: v for k, v in asdict(model).items() if k != "name"}
 
 
 SCHEMAS = {

@@ -18,7 +18,7 @@ import torch
 
 from . import provenance
 from .augment import Augmenter
-from .config import MNIST, Config
+from .config import MNIST, Config, model_kwargs
 from .data import MNISTData, load_data, steps_per_epoch
 from .evaluate import evaluate
 from .job import JobInfo, failure_summary, now
@@ -131,8 +131,8 @@ class Run:
     def build(cls, cfg: Config, data: MNISTData, device: torch.device, record: RunRecord,
               checkpoint: dict | None) -> "Run":
         torch.manual_seed(cfg.seed)
-        model_kwargs = {k: v for k, v in dataclasses.asdict(cfg.model).items() if k != "name"}
-        model = build_model(cfg.model.name, model_kwargs, data.in_shape, data.num_classes)
+        model = build_model(cfg.model.name, model_kwargs(cfg.model), data.in_shape,
+                            data.num_classes)
         model.to(device=device, memory_format=torch.channels_last)
         loop = loop_settings(cfg)
         optimizer = build_optimizer(cfg.optimizer, model.parameters())
@@ -182,10 +182,9 @@ class Run:
                      "train_images": state.train_images, "best": list(state.best),
                      "window": state.window.state_dict()},
             "config": dataclasses.asdict(self.cfg),
-            **model_description(
-                self.cfg.model.name,
-                {k: v for k, v in dataclasses.asdict(self.cfg.model).items() if k != "name"},
-                self.data.in_shape, self.data.classes, self.data.norm.mean, self.data.norm.std),
+            **model_description(self.cfg.model.name, model_kwargs(self.cfg.model),
+                                self.data.in_shape, self.data.classes, self.data.norm.mean,
+                                self.data.norm.std),
         })
 
     def train_and_test(self, trackers: Tracker, summary: dict[str, Any],

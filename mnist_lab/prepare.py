@@ -30,7 +30,8 @@ COARSE_SIDE = 48  # lighting is estimated on a grid with a short side of 48..95 
 BOX, FIELD, CENTRE = 20, 28, 14.0  # MNIST: 20x20 box, 28x28 field, centre of mass at (14, 14)
 SPECK = 0.02  # ink groups (projection runs) holding < 2 % of the ink are specks
 HALO = 2  # anti-aliased ink is kept within 2 px of definite ink
-STROKE_MIN, STROKE_TARGET = 1.15, 1.9  # px in the 28x28 field (MNIST: median 2.1, 1st percentile 1.25)
+# stroke widths, px in the 28x28 field (MNIST: median 2.1, 1st percentile 1.25)
+STROKE_MIN, STROKE_TARGET = 1.15, 1.9
 _OPEN_LOCK = threading.Lock()  # warnings.catch_warnings changes process-wide state
 _PROBLEMS = {FileNotFoundError: "no such file", IsADirectoryError: "a directory, not a file",
              PermissionError: "permission denied",

@@ -41,8 +41,11 @@ METRICS, SUMMARY, CHECKPOINT, HISTORY = (
 TRACKER_STATE = "tracker.json"
 
 
-def _replace_atomically(path: Path, write: Any) -> None:
-    """Call ``write(tmp_path)``, then rename the temp file over ``path``."""
+def replace_atomically(path: Path, write: Any) -> None:
+    """Call ``write(tmp_path)``, then rename the temp file over ``path``.
+
+    Readers see the old file or the new one, never half of one.
+    """
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
         write(tmp)
@@ -96,7 +99,7 @@ class RunRecord:
                 writer.writeheader()
                 writer.writerows(rows)
         self.dir.mkdir(parents=True, exist_ok=True)
-        _replace_atomically(self.dir / METRICS, write)
+        replace_atomically(self.dir / METRICS, write)
 
     def append_metrics(self, row: dict[str, float]) -> None:
         """Append one evaluation row (keys: :data:`METRIC_COLUMNS`) and flush it."""
@@ -119,7 +122,7 @@ class RunRecord:
         """Write ``summary.json`` (adds ``format_version``)."""
         data = {"format_version": FORMAT_VERSION, **summary}
         self.dir.mkdir(parents=True, exist_ok=True)
-        _replace_atomically(
+        replace_atomically(
             self.dir / SUMMARY, lambda tmp: tmp.write_text(json.dumps(data, indent=2) + "\n")
         )
 
@@ -133,7 +136,7 @@ class RunRecord:
         import torch
 
         data = {"format_version": FORMAT_VERSION, **checkpoint}
-        _replace_atomically(self.dir / CHECKPOINT, lambda tmp: torch.save(data, tmp))
+        replace_atomically(self.dir / CHECKPOINT, lambda tmp: torch.save(data, tmp))
 
     def load_checkpoint(self, map_location: Any = "cpu") -> dict[str, Any]:
         """Read ``checkpoint.pt`` with ``torch.load(weights_only=True)``.
@@ -158,7 +161,7 @@ class RunRecord:
         import torch
 
         data = {"format_version": FORMAT_VERSION, **history}
-        _replace_atomically(self.dir / HISTORY, lambda tmp: torch.save(data, tmp))
+        replace_atomically(self.dir / HISTORY, lambda tmp: torch.save(data, tmp))
 
     def load_weights_history(self) -> dict[str, Any] | None:
         import torch
@@ -172,7 +175,7 @@ class RunRecord:
         return json.loads(path.read_text()) if path.is_file() else {}
 
     def write_tracker_state(self, state: dict[str, Any]) -> None:
-        _replace_atomically(
+        replace_atomically(
             self.dir / TRACKER_STATE, lambda tmp: tmp.write_text(json.dumps(state) + "\n")
         )
 

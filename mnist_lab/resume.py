@@ -13,7 +13,7 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
-from .config import Config, resume_path, settings_from_container
+from .config import Config, resume_path, settings_from_container, wants_resume
 from .errors import ConfigError, UserError
 from .job import same_overrides
 from .record import RunRecord
@@ -23,11 +23,6 @@ RUNTIME_KEYS = ("trainer", "logger")  # may change when a run is resumed
 
 class RunDirTaken(UserError):
     """A fresh run was pointed at a directory that holds another run's record."""
-
-
-def wants_resume(resume: Any) -> bool:
-    """``trainer.resume`` is true or a path."""
-    return resume is True or resume_path(resume) is not None
 
 
 def _resume_target(record: RunRecord, resume: Any) -> RunRecord:

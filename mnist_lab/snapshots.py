@@ -32,7 +32,10 @@ class WeightsHistory:
 
     @property
     def nbytes(self) -> int:
-        return sum(t.numel() * t.element_size() for snap in self.snapshots for t in snap)
+        """Memory the snapshots take (all snapshots have the same size)."""
+        per_snapshot = sum(t.numel() * t.element_size() for t in self.snapshots[0]) \
+            if self.snapshots else 0
+        return len(self.snapshots) * per_snapshot
 
     def offer(self, step: int, conv_weights: list[tuple[torch.Tensor, torch.Tensor]]) -> None:
         """Take a snapshot (CPU copies) at ``step`` unless thinning skips this one."""

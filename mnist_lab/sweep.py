@@ -30,9 +30,9 @@ from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from .compare import find_runs, render, report, runs_table
+from .compare import find_runs, plot_runs, render, report, runs_table
 from .job import same_overrides
-from .record import RunRecord
+from .record import RunRecord, replace_atomically
 from .runtime import THREADS_ENV, usable_cores
 
 SWEEP_START_ENV = "MNIST_LAB_SWEEP_START"
@@ -69,23 +69,16 @@ def write_summary(sweep_dir: str | Path) -> Path | None:
         counts = {s: sum(r.status == s for r in runs) for s in {r.status for r in runs}}
         heading = (f"# Sweep {sweep_dir.name}\n\n{len(runs)} jobs: "
                    + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) + "\n\n")
-        _write(sweep_dir / SUMMARY_MD, heading + report(runs, "markdown", base=sweep_dir))
-        _write(sweep_dir / SUMMARY_CSV, render(*runs_table(runs, fractions=True, base=sweep_dir),
-                                                "csv"))
-        from .compare import plot_runs
-
+        markdown = heading + report(runs, "markdown", base=sweep_dir)
+        table = render(*runs_table(runs, fractions=True, base=sweep_dir), "csv")
+        replace_atomically(sweep_dir / SUMMARY_MD, lambda tmp: tmp.write_text(markdown))
+        replace_atomically(sweep_dir / SUMMARY_CSV, lambda tmp: tmp.write_text(table))
         plot_runs(runs, sweep_dir / SUMMARY_PLOT)
     return sweep_dir / SUMMARY_MD
 
 
-def _write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 def is_done(job_dir: Path, overrides: Sequence[str]) -> bool:
-    """The job in ``job_dir`` completed with exactly these task overrides."""
+    """The job in ``job_dir`` completed with these task overrides (in any order)."""
     summary = RunRecord(job_dir).read_summary() or {}
     return summary.get("status") == "completed" and same_overrides(summary.get("overrides"),
                                                                   list(overrides))
