@@ -1,7 +1,7 @@
 """mnist_lab's entry point: train one configured run, or a sweep with ``-m``.
 
     python run.py                                   # the seed protocol
-    python run.py model.depth=[8,16] optimizer.lr=0.01
+    python run.py 'model.depth=[8,16]' optimizer.lr=0.01
     python run.py -m 'model.depth=[4,8],[8,16]' seed=0,1
     python run.py trainer.resume=outputs/2026-11-29/10-15-02_123456
 
@@ -19,7 +19,8 @@ from omegaconf import DictConfig, OmegaConf
 
 from mnist_lab.config import to_settings  # registers the schemas and resolvers
 from mnist_lab.errors import UserError
-from mnist_lab.job import JobInfo, record_failure
+from mnist_lab.job import JobInfo, discard_refused_run, record_failure
+from mnist_lab.runlock import RunDirBusy
 from mnist_lab.sweep import SWEEP_START_ENV, write_summary
 
 
@@ -29,6 +30,7 @@ def job_info(cfg: DictConfig) -> JobInfo:
     multirun = hc.mode == RunMode.MULTIRUN
     return JobInfo(
         run_dir=hc.runtime.output_dir,
+        launch_dir=hc.runtime.cwd,
         overrides=list(hc.overrides.task),
         multirun=multirun,
         job_num=hc.job.num if multirun else None,
@@ -59,8 +61,10 @@ def main(cfg: DictConfig) -> float:
     except UserError as error:
         if not job.multirun:
             print(f"Error: {error}", file=sys.stderr)
+            discard_refused_run(job.run_dir, HydraConfig.get().output_subdir)
             sys.exit(2)
-        record_failure(job, error)
+        if not isinstance(error, RunDirBusy):  # the directory is another run's record
+            record_failure(job, error)
         raise
     except KeyboardInterrupt:
         if job.multirun:  # Hydra calls no callback now: keep the summary up to date

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .job import NAME_EXCLUDES
-from .record import RunRecord
+from .record import LOST, RunRecord
 
 FORMATS = ("table", "markdown", "csv")
 
@@ -62,7 +62,7 @@ def read_run(run_dir: Path) -> RunInfo:
         val_best = min(r["val/error"] for r in rows)
     return RunInfo(
         path=run_dir, overrides=parse_overrides(overrides),
-        status=summary.get("status", "not started"), val_best=val_best,
+        status=record.status(summary), val_best=val_best,
         test_error=summary.get("test/error"), epochs=summary.get("epochs"),
         wall_s=summary.get("wall_s"), images_per_s=summary.get("train/images_per_s"),
         error=summary.get("error"), rows=rows,
@@ -74,21 +74,27 @@ def is_run_dir(path: Path) -> bool:
     return RunRecord(path).has_record()
 
 
-def find_runs(paths: list[str | Path]) -> list[RunInfo]:
+def find_runs(paths: list[str | Path], skipped: list[str] | None = None) -> list[RunInfo]:
     """Runs named directly, and the runs inside sweep directories (any depth).
 
+    A path that is not a directory, or holds no run (such as the folder of a
+    command that stopped before its first record), is skipped; when
+    ``skipped`` is given, a one-line note on each is appended to it.
+
     Raises:
-        FileNotFoundError: a path does not exist or holds no run.
+        FileNotFoundError: no run at all in ``paths``.
     """
     runs: list[RunInfo] = []
     for path in map(Path, paths):
-        if not path.is_dir():
-            raise FileNotFoundError(f"'{path}' is not a directory")
         found = [path] if is_run_dir(path) else sorted(
             (p for p in path.rglob("*") if p.is_dir() and is_run_dir(p)), key=_job_order)
-        if not found:
-            raise FileNotFoundError(f"no run or sweep in '{path}' (no .hydra/ or summary.json)")
+        if not found and skipped is not None:
+            skipped.append(f"skipped '{path}': " + ("no such directory" if not path.is_dir() else
+                           "not a run or sweep (no summary.json, metrics.csv or checkpoint.pt)"))
         runs.extend(read_run(p) for p in found)
+    if not runs:
+        raise FileNotFoundError(f"no run or sweep in {', '.join(map(repr, map(str, paths)))} "
+                                "(no summary.json, metrics.csv or checkpoint.pt)")
     return runs
 
 
@@ -226,7 +232,25 @@ def report(runs: list[RunInfo], fmt: str, base: Path | None = None,
     text = render(*runs_table(runs, fractions, base), fmt)
     if aggs and fmt != "csv":
         text += "\nAggregated over seeds (mean, sample std with n - 1):\n\n" + aggregate
+    notes = lost_notes(runs)
+    if notes and fmt != "csv":
+        text += "\n" + "".join(f"{'- ' if fmt == 'markdown' else ''}{n}\n" for n in notes)
     return text
+
+
+def lost_notes(runs: list[RunInfo]) -> list[str]:
+    """How to resume each ``lost`` run (its process ended while it was running)."""
+    notes = []
+    for r in runs:
+        if r.status != LOST:
+            continue
+        sweep_dir = r.path.parent
+        how = (f"run the sweep's command again with hydra.sweep.dir={sweep_dir}"
+               if (sweep_dir / "multirun.yaml").is_file()
+               else f"python run.py trainer.resume={r.path}")
+        notes.append(f"lost: {r.path} stopped while running (killed, or its machine failed); "
+                     f"it continues from its last checkpoint with: {how}")
+    return notes
 
 
 def plot_runs(runs: list[RunInfo], path: str | Path) -> Path:
@@ -244,7 +268,7 @@ def plot_runs(runs: list[RunInfo], path: str | Path) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Command line: print the table; exit 2 on a path without runs."""
+    """Command line: print the table; exit 2 when no path holds a run."""
     parser = argparse.ArgumentParser(
         prog="python -m mnist_lab.compare",
         description="Compare runs and sweeps: one row per run, sorted by validation error.")
@@ -256,13 +280,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--plot", metavar="FILE",
                         help="write the validation-error curves here (.png, .pdf or .svg)")
     args = parser.parse_args(argv)
+    skipped: list[str] = []
     try:
-        runs = find_runs(args.paths)
+        runs = find_runs(args.paths, skipped)
         text = report(runs, args.format, aggregate_only=args.aggregate)
         plot = plot_runs(runs, args.plot) if args.plot else None
     except (FileNotFoundError, ValueError, OSError) as error:
         print(f"Error: {error}", file=sys.stderr)
         return 2
+    finally:
+        for note in skipped:
+            print(note, file=sys.stderr)
     print(text, end="")
     if plot:
         print(f"\nvalidation-error curves: {plot}", file=sys.stderr)

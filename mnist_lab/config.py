@@ -40,6 +40,7 @@ MNIST = DatasetInfo(in_shape=(1, 28, 28), num_classes=10, num_train=60_000, num_
 DEVICES = ("auto", "cpu", "cuda")
 WANDB_MODES = ("auto", "online", "offline", "disabled")
 SCHEDULES = ("constant", "cosine", "onecycle")
+TEST_ON = ("final", "best")
 
 
 @dataclass
@@ -96,6 +97,9 @@ class TrainerConfig:
     resume: Any = False  # false | true (the run directory in use) | path of a run
     snapshot_max_mb: float = 64.0  # cap on the conv-weight history kept in memory
     progress: bool = True  # progress bar (shown only on a terminal)
+    test_on: str = "final"  # final | best: the weights test/error is measured on
+    deterministic: bool = False  # deterministic algorithms (cuDNN, cuBLAS) on GPU
+    heartbeat_s: float = 30.0  # seconds between heartbeats; lost after 3 missed
 
 
 @dataclass
@@ -149,6 +153,20 @@ def resume_path(resume: Any) -> str | None:
     return None
 
 
+def anchored(cfg: Config, launch_dir: str | Path) -> Config:
+    """``cfg`` with its relative paths (``data.root``, a ``trainer.resume`` path) made
+    absolute from ``launch_dir``, the directory the command was launched in.
+
+    So a relative path means the same with ``hydra.job.chdir=true``, where the
+    job runs inside its output directory, as without it.
+    """
+    base = Path(launch_dir).absolute()
+    cfg.data.root = str(base / cfg.data.root)  # an absolute root stays itself
+    if resume_path(cfg.trainer.resume):
+        cfg.trainer.resume = str(base / cfg.trainer.resume)
+    return cfg
+
+
 def _run_dir(resume: Any, default: str) -> str:
     """``hydra.run.dir``: the run being resumed, when ``trainer.resume`` names one.
 
@@ -162,11 +180,14 @@ def _run_dir(resume: Any, default: str) -> str:
 def _hydra_subdir(output_dir: str, resume: Any, started: str) -> str:
     """``hydra.output_subdir``: never overwrite the ``.hydra`` files of an existing run.
 
-    A session in a directory that already holds a run's record (a resumed run, a
-    re-launched sweep job, a refused one) writes its own beside them.
+    A session in a directory that already holds a run's record, its lock or its
+    Hydra files (a resumed run, a re-launched sweep job, a second command into
+    a busy directory) writes its own beside them. Registered with
+    ``use_cache=True``: the answer is fixed when Hydra first asks, before it
+    writes, so later look-ups (a refused command removing its files) agree.
     """
-    existing = any((Path(output_dir) / name).exists()
-                   for name in ("summary.json", "metrics.csv", "checkpoint.pt"))
+    existing = any((Path(output_dir) / name).exists() for name in
+                   ("summary.json", "metrics.csv", "checkpoint.pt", "run.lock", ".hydra"))
     if not existing:
         return ".hydra"
     kind = "resumed" if wants_resume(resume) else "session"
@@ -176,7 +197,8 @@ def _hydra_subdir(output_dir: str, resume: Any, started: str) -> str:
 def register_resolvers() -> None:
     """Register the OmegaConf resolvers that ``conf/config.yaml`` uses (idempotent)."""
     OmegaConf.register_new_resolver("mnist_lab.run_dir", _run_dir, replace=True)
-    OmegaConf.register_new_resolver("mnist_lab.hydra_subdir", _hydra_subdir, replace=True)
+    OmegaConf.register_new_resolver("mnist_lab.hydra_subdir", _hydra_subdir, replace=True,
+                                    use_cache=True)
 
 
 register_configs()

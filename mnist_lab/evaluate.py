@@ -116,22 +116,34 @@ class LoadedModel:
     config: dict
 
 
-def load_model(run_dir: str | Path, device: str | torch.device = "cpu") -> LoadedModel:
-    """Rebuild the model of a run from its ``checkpoint.pt`` alone.
+WEIGHTS = ("final", "best")
 
-    The checkpoint describes itself (model name and arguments, input shape,
+
+def load_model(run_dir: str | Path, device: str | torch.device = "cpu",
+               weights: str = "final") -> LoadedModel:
+    """Rebuild the model of a run from its ``checkpoint.pt`` (or ``best.pt``) alone.
+
+    The file describes itself (model name and arguments, input shape,
     normalisation, class names), so any run works, whatever its config.
 
+    Args:
+        weights: ``final`` (``checkpoint.pt``, the latest weights) or ``best``
+            (``best.pt``, the weights with the lowest validation error).
+
     Raises:
-        UserError: ``run_dir`` has no checkpoint.
+        UserError: ``run_dir`` has no such file, or it is damaged.
     """
     record = RunRecord(run_dir)
-    if not record.has_checkpoint():
+    found = record.has_best() if weights == "best" else record.has_checkpoint()
+    if not found:
+        name = "best.pt" if weights == "best" else "checkpoint.pt"
         raise UserError(
-            f"No checkpoint.pt in '{run_dir}': give the directory of a run that "
-            "trained (e.g. outputs/2026-11-29/10-15-02_123456)."
+            f"No {name} in '{run_dir}': give the directory of a run that trained "
+            "(e.g. outputs/2026-11-29/10-15-02_123456)"
+            + (" and evaluated at least once." if weights == "best" else ".")
         )
-    ckpt = record.load_checkpoint(map_location=device)
+    ckpt = (record.load_best(map_location=device) if weights == "best"
+            else record.load_checkpoint(map_location=device))
     spec = ckpt["model"]
     model = build_model(spec["name"], spec["kwargs"], spec["in_shape"], spec["num_classes"])
     model.load_state_dict(ckpt["model_state"])
@@ -142,9 +154,9 @@ def load_model(run_dir: str | Path, device: str | torch.device = "cpu") -> Loade
 
 
 def evaluate_run(run_dir: str | Path, data_root: str | Path,
-                 device: str | torch.device = "cpu") -> EvalResult:
-    """Test error of a run's final weights on its test split (from its config's val_size)."""
-    loaded = load_model(run_dir, device)
+                 device: str | torch.device = "cpu", weights: str = "final") -> EvalResult:
+    """Test error of a run's final (or best) weights on its test split (its config's val_size)."""
+    loaded = load_model(run_dir, device, weights)
     _, test, _ = load_mnist(data_root, download=False)
     _, test = split_test(test, loaded.config["data"]["val_size"])
     test = Split(test.images.to(device), test.labels.to(device))
@@ -163,20 +175,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-root", default=os.environ.get("MNIST_LAB_DATA", "data"),
                         help="folder holding MNIST/raw/ (default: $MNIST_LAB_DATA or ./data)")
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
+    parser.add_argument("--weights", choices=WEIGHTS, default="final",
+                        help="final (checkpoint.pt, default) or best (best.pt: lowest val/error)")
     args = parser.parse_args(argv)
     try:
         device = resolve_device(args.device, key="--device")
-        result = evaluate_run(args.run_dir, args.data_root, device)
+        result = evaluate_run(args.run_dir, args.data_root, device, args.weights)
     except UserError as error:
         print(f"Error: {error}", file=sys.stderr)
         return 2
     summary = RunRecord(args.run_dir).read_summary() or {}
-    recorded = summary.get("test/error")
-    print(f"test/error {100 * result.error:.2f}% ({result.num_images} images), "
-          f"test/loss {result.loss:.4f}")
+    key = "test/best_checkpoint_error" if args.weights == "best" else "test/final_error"
+    recorded = summary.get(key, summary.get("test/error") if args.weights == "final" else None)
+    print(f"test/error {100 * result.error:.2f}% ({result.num_images} images, {args.weights} "
+          f"weights), test/loss {result.loss:.4f}")
     if recorded is not None:
         same = "equal" if abs(recorded - result.error) < 1e-12 else "DIFFERENT"
-        print(f"summary.json test/error {100 * recorded:.2f}% ({same})")
+        print(f"summary.json {key} {100 * recorded:.2f}% ({same})")
     return 0
 
 

@@ -1,8 +1,9 @@
 """One whole run: typed settings in, trained model and run record out.
 
-``run.py`` calls :func:`run_experiment`; this module builds the parts (device,
-data, model, optimizer, trackers), restores a checkpoint when resuming, trains,
-evaluates the test split once at the end, and writes the summary.
+``run.py`` calls :func:`run_experiment`; this module takes the run directory's
+lock, builds the parts (device, data, model, optimizer, trackers), restores a
+checkpoint when resuming, trains, evaluates the test split once at the end, and
+writes the summary.
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,18 +18,17 @@ import torch
 
 from . import provenance
 from .augment import Augmenter
-from .config import MNIST, Config, model_kwargs
-from .data import MNISTData, load_data, steps_per_epoch
-from .evaluate import evaluate
+from .config import MNIST, Config, anchored
+from .data import load_data, steps_per_epoch
+from .evaluate import EvalResult, evaluate
 from .job import JobInfo, failure_summary, now
-from .model import build_model
-from .optim import build_optimizer, build_scheduler
-from .record import RunRecord, model_description
+from .record import RunRecord
 from .resume import check_start, describe, resumed_settings
-from .runtime import configure_threads, resolve_device
-from .snapshots import WeightsHistory
+from .run_parts import Run, loop_settings
+from .runlock import RunLock
+from .runtime import configure_threads, deterministic_algorithms, resolve_device
 from .tracking import LocalTracker, RunEnd, Tracker, Trackers, make_trackers
-from .train import LoopSettings, LoopState, Window, fit
+from .train import LoopState, fit
 
 log = logging.getLogger(__name__)
 PROBE_IMAGES = 8  # fixed validation images whose feature maps are shown
@@ -38,19 +37,34 @@ PROBE_IMAGES = 8  # fixed validation images whose feature maps are shown
 def run_experiment(cfg: Config, job: JobInfo, extra_trackers: list[Tracker] = ()) -> float:
     """Train and evaluate one run; return the best validation error (a fraction).
 
-    The trackers are the local record, those ``cfg.logger`` asks for, and
-    ``extra_trackers``.
+    The run holds its directory's lock (:class:`~mnist_lab.runlock.RunLock`, with
+    a heartbeat every ``trainer.heartbeat_s`` seconds) from before it reads the
+    record until it has written it. The trackers are the local record, those
+    ``cfg.logger`` asks for, and ``extra_trackers``.
 
     Raises:
         UserError: bad config value, missing data, nothing to resume, W&B online
-            without credentials (all before training).
+            without credentials (all before training); RunDirBusy: another live
+            run holds the directory (nothing is written).
         KeyboardInterrupt: stopped by Ctrl-C/SIGTERM after writing a checkpoint.
     """
     record = RunRecord(job.run_dir)
+    cfg = anchored(cfg, job.launch_dir)
+    with RunLock(record.dir, cfg.trainer.heartbeat_s):
+        try:
+            return _run_locked(cfg, job, record, extra_trackers)
+        finally:
+            if record.has_record():
+                log.info("Run record: %s", record.dir.resolve())
+
+
+def _run_locked(cfg: Config, job: JobInfo, record: RunRecord,
+                extra_trackers: list[Tracker]) -> float:
+    """:func:`run_experiment` once the run directory is locked."""
     checkpoint = check_start(record, cfg.trainer.resume, job.multirun, job.overrides)
     previous = record.read_summary() or {}
     if checkpoint is not None:
-        cfg = resumed_settings(cfg, checkpoint, job.overrides)
+        cfg = anchored(resumed_settings(cfg, checkpoint, job.overrides), job.launch_dir)
         total = loop_settings(cfg).total_steps(MNIST.num_train)
         if checkpoint["step"] >= total and previous.get("status") == "completed":
             log.info("The run in %s is complete (%d steps): nothing to do. To train longer, "
@@ -59,17 +73,23 @@ def run_experiment(cfg: Config, job: JobInfo, extra_trackers: list[Tracker] = ()
             return previous.get("val/best_error", checkpoint["loop"]["best"][0])
         log.info("%s", describe(checkpoint, cfg.optimizer.schedule, total))
     trackers = Trackers([LocalTracker(record), *make_trackers(cfg.logger, job), *extra_trackers])
-    device = resolve_device(cfg.trainer.device)
-    threads = configure_threads(cfg.trainer.num_threads)
-    data = load_data(cfg.data.root, cfg.data.download, cfg.data.val_size,
-                     cfg.data.normalize, device)
-    run = Run.build(cfg, data, device, record, checkpoint)
-    summary = start_summary(job, cfg, checkpoint is not None, previous,
-                            {"device": str(device), "num_threads": threads})
-    probe = data.norm.apply(data.val.images[:PROBE_IMAGES])
+    with deterministic_algorithms(cfg.trainer.deterministic):
+        device = resolve_device(cfg.trainer.device)
+        threads = configure_threads(cfg.trainer.num_threads)
+        data = load_data(cfg.data.root, cfg.data.download, cfg.data.val_size,
+                         cfg.data.normalize, device)
+        run = Run.build(cfg, data, device, record, checkpoint)
+        summary = start_summary(job, cfg, checkpoint is not None, previous,
+                                {"device": str(device), "num_threads": threads})
+        return _train_tracked(run, trackers, summary, job)
+
+
+def _train_tracked(run: Run, trackers: Trackers, summary: dict[str, Any], job: JobInfo) -> float:
+    """Train and test with the trackers told of the start, the end or the failure."""
+    probe = run.data.norm.apply(run.data.val.images[:PROBE_IMAGES])
     try:
         trackers.log_start(summary, probe)
-        best = run.train_and_test(trackers, summary, probe)
+        best = train_and_test(run, trackers, summary, probe)
     except BaseException as error:
         status = "interrupted" if isinstance(error, KeyboardInterrupt) else "failed"
         trackers.log_failure({**summary, **failure_summary(error, status)})
@@ -79,13 +99,6 @@ def run_experiment(cfg: Config, job: JobInfo, extra_trackers: list[Tracker] = ()
         raise
     trackers.close(0)
     return best
-
-
-def loop_settings(cfg: Config) -> LoopSettings:
-    """The training loop's plain settings."""
-    return LoopSettings(cfg.trainer.epochs, cfg.data.batch_size, cfg.trainer.eval_every,
-                        cfg.trainer.checkpoint_every, cfg.trainer.max_steps, cfg.seed,
-                        cfg.trainer.progress)
 
 
 def start_summary(job: JobInfo, cfg: Config, resumed: bool, previous: dict[str, Any],
@@ -113,114 +126,62 @@ def continue_command(job: JobInfo) -> str:
     return f"python run.py trainer.resume={job.run_dir}"
 
 
-@dataclass
-class Run:
-    """The live parts of a run, built from settings (and a checkpoint when resuming)."""
+def train_and_test(run: Run, trackers: Tracker, summary: dict[str, Any],
+                   probe: torch.Tensor) -> float:
+    """Train to the end, evaluate the test split, write the summary; best val error.
 
-    cfg: Config
-    data: MNISTData
-    record: RunRecord
-    model: torch.nn.Module
-    optimizer: torch.optim.Optimizer
-    scheduler: Any
-    loop: LoopSettings
-    state: LoopState
-    history: WeightsHistory
+    The test split is evaluated with the final weights and with ``best.pt``;
+    ``trainer.test_on`` picks which one is ``test/error`` and is shown in the
+    trackers' final figures (confusion matrix, feature maps).
+    """
+    augmenter = Augmenter(run.cfg.data.augment, run.cfg.seed) \
+        if run.cfg.data.augment.enabled else None
+    state = fit(run.model, run.optimizer, run.scheduler, run.data, run.loop, run.state,
+                run.history, trackers, run, augmenter)
+    test_start = time.perf_counter()
+    final = evaluate(run.model, run.data.test, run.data.norm, keep_predictions=True)
+    best_model = run.best_model()
+    best = evaluate(best_model, run.data.test, run.data.norm, keep_predictions=True) \
+        if best_model is not None else None
+    chosen, model = (best, best_model) if run.cfg.trainer.test_on == "best" and best \
+        else (final, run.model)
+    wall_s = state.elapsed_s + time.perf_counter() - test_start
+    summary.update(final_figures(run, state, chosen, final, best, wall_s), finished_at=now())
+    summary.update(versions=provenance.versions(), git=provenance.git_commit())
+    trackers.log_end(RunEnd(summary, state.rows, chosen, run.data.test.images.cpu(),
+                            run.data.test.labels.cpu(), run.data.classes, model,
+                            run.history, probe))
+    log.info("test/error %.2f%% (accuracy %.2f%%, %s weights) on %d images; best val/error "
+             "%.2f%% at step %d; %.0f s", 100 * chosen.error, 100 * (1 - chosen.error),
+             summary["test/weights"], chosen.num_images, 100 * state.best[0], state.best[1],
+             wall_s)
+    return state.best[0]
 
-    @classmethod
-    def build(cls, cfg: Config, data: MNISTData, device: torch.device, record: RunRecord,
-              checkpoint: dict | None) -> "Run":
-        torch.manual_seed(cfg.seed)
-        model = build_model(cfg.model.name, model_kwargs(cfg.model), data.in_shape,
-                            data.num_classes)
-        model.to(device=device, memory_format=torch.channels_last)
-        loop = loop_settings(cfg)
-        optimizer = build_optimizer(cfg.optimizer, model.parameters())
-        scheduler = build_scheduler(cfg.optimizer, optimizer, loop.total_steps(len(data.train)))
-        history = WeightsHistory(int(cfg.trainer.snapshot_max_mb * 2**20))
-        run = cls(cfg, data, record, model, optimizer, scheduler, loop,
-                  LoopState(step=0, window=Window.zeros(device)), history)
-        run.restore(checkpoint)
-        return run
 
-    def restore(self, checkpoint: dict | None) -> None:
-        """Load a checkpoint's state, or start the record of a fresh run."""
-        if checkpoint is None:
-            self.record.start_metrics()
-            return
-        self.model.load_state_dict(checkpoint["model_state"])
-        self.optimizer.load_state_dict(checkpoint["optimizer_state"])
-        self.scheduler.load_state_dict(checkpoint["scheduler_state"])
-        torch.set_rng_state(checkpoint["rng"]["torch"])
-        if torch.cuda.is_available() and checkpoint["rng"]["cuda"]:
-            torch.cuda.set_rng_state_all(checkpoint["rng"]["cuda"])
-        loop = checkpoint["loop"]
-        self.state = LoopState(step=loop["step"], window=self.state.window,
-                               elapsed_s=loop["elapsed_s"], train_s=loop["train_s"],
-                               train_images=loop["train_images"], best=tuple(loop["best"]))
-        self.state.window.load_state_dict(loop["window"])
-        self.record.start_metrics(keep_until_step=self.state.step)
-        self.state.rows = self.record.read_metrics()
-        saved = self.record.load_weights_history()
-        if saved is not None:
-            offered = len(self.state.rows)
-            self.history.load_state_dict(saved, self.state.step, offered)
+def final_figures(run: Run, state: LoopState, chosen: EvalResult, final: EvalResult,
+                  best: EvalResult | None, wall_s: float) -> dict[str, Any]:
+    """The figures of ``summary.json`` (error rates as fractions, times in seconds).
 
-    def save_checkpoint(self, state: LoopState) -> None:
-        """Weights history first, then the checkpoint (both atomic)."""
-        self.record.save_weights_history(self.history.state_dict())
-        self.record.save_checkpoint({
-            "step": state.step,
-            "saved_at": now(),
-            "model_state": self.model.state_dict(),
-            "optimizer_state": self.optimizer.state_dict(),
-            "scheduler_state": self.scheduler.state_dict(),
-            "rng": {"torch": torch.get_rng_state(),
-                    "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []},
-            "loop": {"step": state.step, "total_steps": self.loop.total_steps(len(self.data.train)),
-                     "elapsed_s": state.elapsed_s, "train_s": state.train_s,
-                     "train_images": state.train_images, "best": list(state.best),
-                     "window": state.window.state_dict()},
-            "config": dataclasses.asdict(self.cfg),
-            **model_description(self.cfg.model.name, model_kwargs(self.cfg.model),
-                                self.data.in_shape, self.data.classes, self.data.norm.mean,
-                                self.data.norm.std),
-        })
-
-    def train_and_test(self, trackers: Tracker, summary: dict[str, Any],
-                       probe: torch.Tensor) -> float:
-        """Train to the end, evaluate the test split, write the summary; best val error."""
-        augmenter = (Augmenter(self.cfg.data.augment, self.cfg.seed)
-                     if self.cfg.data.augment.enabled else None)
-        state = fit(self.model, self.optimizer, self.scheduler, self.data, self.loop, self.state,
-                    self.history, trackers, self.save_checkpoint, augmenter)
-        test_start = time.perf_counter()
-        test = evaluate(self.model, self.data.test, self.data.norm, keep_predictions=True)
-        wall_s = state.elapsed_s + time.perf_counter() - test_start
-        summary.update(self.final_figures(state, test.error, wall_s), finished_at=now())
-        summary.update(versions=provenance.versions(), git=provenance.git_commit())
-        trackers.log_end(RunEnd(summary, state.rows, test, self.data.test.images.cpu(),
-                                self.data.test.labels.cpu(), self.data.classes, self.model,
-                                self.history, probe))
-        log.info("test/error %.2f%% (accuracy %.2f%%) on %d images; best val/error %.2f%% "
-                 "at step %d; %.0f s", 100 * test.error, 100 * (1 - test.error),
-                 test.num_images, 100 * state.best[0], state.best[1], wall_s)
-        return state.best[0]
-
-    def final_figures(self, state: LoopState, test_error: float, wall_s: float) -> dict:
-        """The figures of ``summary.json`` (error rates as fractions, times in seconds)."""
-        per_epoch = steps_per_epoch(len(self.data.train), self.loop.batch_size)
-        return {
-            "status": "completed",
-            "test/error": test_error,
-            "test/accuracy": 1 - test_error,
-            "test/images": len(self.data.test),
-            "val/best_error": state.best[0],
-            "val/best_step": state.best[1],
-            "val/final_error": state.rows[-1]["val/error"] if state.rows else None,
-            "steps": state.step,
-            "epochs": round(state.step / per_epoch, 4),
-            "wall_s": round(wall_s, 3),
-            "train/images_per_s": round(state.train_images / state.train_s, 1)
-            if state.train_s else None,
-        }
+    ``test/error`` is that of the weights ``trainer.test_on`` chose
+    (``test/weights``); ``test/final_error`` and ``test/best_checkpoint_error``
+    are those of the final weights and of ``best.pt`` (the weights at
+    ``val/best_step``).
+    """
+    per_epoch = steps_per_epoch(len(run.data.train), run.loop.batch_size)
+    return {
+        "status": "completed",
+        "test/error": chosen.error,
+        "test/accuracy": 1 - chosen.error,
+        "test/images": chosen.num_images,
+        "test/weights": "best" if chosen is best else "final",
+        "test/final_error": final.error,
+        "test/best_checkpoint_error": best.error if best else None,
+        "val/best_error": state.best[0],
+        "val/best_step": state.best[1],
+        "val/final_error": state.rows[-1]["val/error"] if state.rows else None,
+        "steps": state.step,
+        "epochs": round(state.step / per_epoch, 4),
+        "wall_s": round(wall_s, 3),
+        "train/images_per_s": round(state.train_images / state.train_s, 1)
+        if state.train_s else None,
+    }

@@ -5,6 +5,7 @@ Torch-free, so ``run.py`` can build it before the config is checked.
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -23,6 +24,7 @@ class JobInfo:
 
     Attributes:
         run_dir: the job's output directory.
+        launch_dir: where the command was launched; relative paths start there.
         overrides: the task overrides of this job (``hydra.overrides.task``).
         multirun: part of a sweep (``-m``). job_num: its position in the sweep.
         sweep_name: the ``+sweep=`` preset, or "sweep" for an ad-hoc one.
@@ -31,6 +33,7 @@ class JobInfo:
     """
 
     run_dir: Path
+    launch_dir: str = "."
     overrides: list[str] = field(default_factory=list)
     multirun: bool = False
     job_num: int | None = None
@@ -82,3 +85,22 @@ def record_failure(job: JobInfo, error: BaseException) -> None:
                                  or previous.get("status") in ("failed", "interrupted")):
         return
     record.write_summary({"overrides": job.overrides, **(previous or {}), **failure_summary(error)})
+
+
+def discard_refused_run(run_dir: str | Path, hydra_subdir: str | None) -> None:
+    """Remove what Hydra made for a single run refused before it wrote a record.
+
+    Hydra creates the run directory, its ``.hydra/`` files and the log before
+    the task runs. For a refused command (a bad value, a busy directory) this
+    removes this session's Hydra files (``.hydra/session_<time>`` beside another
+    run's record), or the whole directory when it holds nothing but ``.hydra/``
+    and the log.
+    """
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        return
+    if hydra_subdir and Path(hydra_subdir).parts[:1] == (".hydra",) and hydra_subdir != ".hydra":
+        shutil.rmtree(run_dir / hydra_subdir, ignore_errors=True)
+        return
+    if {p.name for p in run_dir.iterdir()} <= {".hydra", "run.log"}:
+        shutil.rmtree(run_dir, ignore_errors=True)

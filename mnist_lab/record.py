@@ -6,7 +6,9 @@ A run directory (Hydra's ``outputs/<date>/<time>/`` or ``multirun/.../<job>/``) 
 ``metrics.csv``        one row per evaluation (:data:`METRIC_COLUMNS`)
 ``summary.json``       status, test error, best validation error, timings, versions
 ``checkpoint.pt``      model/optimizer state, step, RNG states, self-description
+``best.pt``            the weights with the lowest validation error so far, self-described
 ``weights_history.pt`` conv weight and bias snapshots at evaluation steps
+``run.lock``           while a run lives: its host, pid and heartbeat (:mod:`mnist_lab.runlock`)
 ``plots/``             error curves, feature maps, filters, confusion matrix
 ``wandb/``             the W&B run files, when ``logger=wandb``
 ``.hydra/``            the composed config and overrides (written by Hydra)
@@ -23,21 +25,26 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
 import os
+import time
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from .errors import UserError
+from .runlock import read_holder
 
+log = logging.getLogger(__name__)
 FORMAT_VERSION = 1
 METRIC_COLUMNS = (
     "step", "epoch", "train/error", "train/loss", "val/error", "val/loss", "lr", "elapsed_s",
 )
-METRICS, SUMMARY, CHECKPOINT, HISTORY = (
-    "metrics.csv", "summary.json", "checkpoint.pt", "weights_history.pt",
+METRICS, SUMMARY, CHECKPOINT, BEST, HISTORY = (
+    "metrics.csv", "summary.json", "checkpoint.pt", "best.pt", "weights_history.pt",
 )
+LOST = "lost"  # the status readers show for a "running" run whose process is gone
 TRACKER_STATE = "tracker.json"
 
 
@@ -130,6 +137,23 @@ class RunRecord:
         path = self.dir / SUMMARY
         return json.loads(path.read_text()) if path.is_file() else None
 
+    def status(self, summary: dict[str, Any] | None = None) -> str:
+        """The run's status as readers should show it.
+
+        ``summary.json``'s status (running, completed, failed, interrupted), except
+        that a ``running`` run whose process is gone (no lock, or a lock whose
+        heartbeat is :data:`~mnist_lab.runlock.MISSED_BEATS` intervals old, or
+        whose process has ended on this host) is :data:`LOST`. "not started"
+        when there is no summary.
+        """
+        summary = self.read_summary() if summary is None else summary
+        status = (summary or {}).get("status", "not started")
+        if status == "running":
+            holder = read_holder(self.dir)
+            if holder is None or holder.is_lost():
+                return LOST
+        return status
+
     # -- checkpoint.pt and weights_history.pt ------------------------------------
     def save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         """Write ``checkpoint.pt`` atomically; it must load with ``weights_only=True``."""
@@ -145,17 +169,39 @@ class RunRecord:
             FileNotFoundError: no checkpoint in this run directory.
             UserError: the file cannot be read (truncated, damaged, not ours).
         """
-        path = self.dir / CHECKPOINT
-        if not path.is_file():
+        if not self.has_checkpoint():
             raise FileNotFoundError(f"No {CHECKPOINT} in run directory '{self.dir}'")
+        return self._load_pt(CHECKPOINT, map_location)
+
+    def _load_pt(self, name: str, map_location: Any = "cpu") -> dict[str, Any]:
+        """``torch.load(weights_only=True)`` of one of the run's ``.pt`` files.
+
+        Raises:
+            UserError: the file cannot be read (truncated, damaged, not ours).
+        """
         import torch
 
+        path = self.dir / name
         try:
             return torch.load(path, map_location=map_location, weights_only=True)
-        except Exception as error:  # truncated, corrupt, or not a mnist_lab checkpoint
+        except Exception as error:  # truncated, corrupt, or not a mnist_lab file
             reason = " ".join(str(error).split())[:200]
-            raise UserError(f"'{path}' cannot be read as a mnist_lab checkpoint ({reason}). "
-                            "It may be truncated or damaged; use another run.") from None
+            raise UserError(f"'{path}' cannot be read as a mnist_lab {name} ({reason}). "
+                            "It may be truncated or damaged.") from None
+
+    def save_best(self, best: dict[str, Any]) -> None:
+        """Write ``best.pt`` atomically: the best-validation weights and their description."""
+        import torch
+
+        data = {"format_version": FORMAT_VERSION, **best}
+        replace_atomically(self.dir / BEST, lambda tmp: torch.save(data, tmp))
+
+    def has_best(self) -> bool:
+        return (self.dir / BEST).is_file()
+
+    def load_best(self, map_location: Any = "cpu") -> dict[str, Any]:
+        """Read ``best.pt`` (``weights_only=True``); UserError when damaged, as for checkpoints."""
+        return self._load_pt(BEST, map_location)
 
     def save_weights_history(self, history: dict[str, Any]) -> None:
         import torch
@@ -164,10 +210,23 @@ class RunRecord:
         replace_atomically(self.dir / HISTORY, lambda tmp: torch.save(data, tmp))
 
     def load_weights_history(self) -> dict[str, Any] | None:
-        import torch
+        """The saved conv-weight history; None when there is none or it is damaged.
 
+        A damaged file (truncated, say) is renamed to
+        ``weights_history.pt.damaged-<time>`` (kept, never deleted) with a
+        warning, and the history restarts: the checkpoint is never lost over it.
+        """
         path = self.dir / HISTORY
-        return torch.load(path, weights_only=True) if path.is_file() else None
+        if not path.is_file():
+            return None
+        try:
+            return self._load_pt(HISTORY)
+        except UserError as error:
+            kept = path.with_name(f"{HISTORY}.damaged-{time.strftime('%Y%m%d-%H%M%S')}")
+            os.replace(path, kept)
+            log.warning("%s The conv-weight history restarts at this step; the damaged "
+                        "file is kept as %s.", error, kept)
+            return None
 
     # -- tracker state (e.g. the W&B run id, so a resumed run continues it) -------
     def read_tracker_state(self) -> dict[str, Any]:

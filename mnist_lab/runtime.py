@@ -6,8 +6,9 @@ without paying for it.
 
 from __future__ import annotations
 
+import contextlib
 import os
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Iterator
 
 from .errors import ConfigError
 
@@ -15,6 +16,7 @@ if TYPE_CHECKING:
     import torch
 
 THREADS_ENV = "MNIST_LAB_NUM_THREADS"  # a sweep job's share of the cores, set by the sweeper
+CUBLAS_WORKSPACE = ":4096:8"  # what deterministic cuBLAS needs (CUDA docs, "Results reproducibility")
 
 
 def resolve_device(name: str, key: str = "trainer.device") -> "torch.device":
@@ -86,3 +88,32 @@ def configure_threads(num_threads: int | None) -> int:
     threads = num_threads or default_num_threads()
     torch.set_num_threads(threads)
     return threads
+
+
+@contextlib.contextmanager
+def deterministic_algorithms(enabled: bool) -> Iterator[None]:
+    """``trainer.deterministic``: deterministic kernels on every device, for the block.
+
+    Turns on ``torch.use_deterministic_algorithms(True)`` (an operation without a
+    deterministic implementation then raises instead of running), cuDNN's
+    deterministic mode with its auto-tuner off, and sets
+    ``CUBLAS_WORKSPACE_CONFIG`` (unless the user set it) before CUDA starts, as
+    PyTorch's reproducibility notes require for cuBLAS on CUDA 10.2 and later.
+    The previous settings are restored afterwards. With ``enabled`` false,
+    nothing changes.
+    """
+    if not enabled:
+        yield
+        return
+    import torch
+
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", CUBLAS_WORKSPACE)
+    before = (torch.are_deterministic_algorithms_enabled(), torch.backends.cudnn.deterministic,
+              torch.backends.cudnn.benchmark)
+    torch.use_deterministic_algorithms(True)
+    torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = True, False
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(before[0])
+        torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = before[1:]

@@ -21,7 +21,7 @@ import signal
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator
+from typing import Any, Iterator, Protocol
 
 import torch
 import torch.nn.functional as F
@@ -117,6 +117,16 @@ class LoopState:
     rows: list[dict[str, float]] = field(default_factory=list)
 
 
+class Saver(Protocol):
+    """Where the loop's checkpoints go (:class:`mnist_lab.run_parts.Run`)."""
+
+    def save_checkpoint(self, state: LoopState) -> None:
+        """Everything needed to resume at ``state.step``."""
+
+    def save_best(self, state: LoopState) -> None:
+        """The weights that just reached the lowest validation error, ``state.best``."""
+
+
 class StopRequest:
     """Turns SIGINT/SIGTERM into a flag the loop checks between steps.
 
@@ -171,9 +181,12 @@ def _batch_stream(data: MNISTData, loop: LoopSettings, start_step: int,
 def fit(model: torch.nn.Module, optimizer: torch.optim.Optimizer,
         scheduler: torch.optim.lr_scheduler.LRScheduler, data: MNISTData,
         loop: LoopSettings, state: LoopState, history: WeightsHistory, tracker: Tracker,
-        save_checkpoint: Callable[[LoopState], None],
-        augmenter: Augmenter | None = None) -> LoopState:
+        saver: Saver, augmenter: Augmenter | None = None) -> LoopState:
     """Train from ``state.step`` to the end of the run; return the final state.
+
+    ``saver`` writes a checkpoint every ``checkpoint_every`` steps, at the end and
+    on a stop request, and the best weights whenever the validation error falls
+    below its lowest so far.
 
     Raises:
         KeyboardInterrupt: a stop was requested; a checkpoint was written first.
@@ -203,10 +216,11 @@ def fit(model: torch.nn.Module, optimizer: torch.optim.Optimizer,
                     torch.cuda.synchronize()
                 state.train_s += time.perf_counter() - tick
                 state.elapsed_s = time.perf_counter() - session_start
-                if state.step % loop.eval_every == 0 or at_end:
-                    _evaluate(model, data, state, lr, per_epoch, history, tracker)
+                if (state.step % loop.eval_every == 0 or at_end) and \
+                        _evaluate(model, data, state, lr, per_epoch, history, tracker):
+                    saver.save_best(state)
                 if state.step % loop.checkpoint_every == 0 or at_end or stop.requested:
-                    save_checkpoint(state)
+                    saver.save_checkpoint(state)
                 if stop.requested:
                     raise KeyboardInterrupt(f"stopped by {stop.requested} at step {state.step}")
                 tick = time.perf_counter()
@@ -214,8 +228,11 @@ def fit(model: torch.nn.Module, optimizer: torch.optim.Optimizer,
 
 
 def _evaluate(model: torch.nn.Module, data: MNISTData, state: LoopState, lr: float,
-              per_epoch: int, history: WeightsHistory, tracker: Tracker) -> None:
-    """Evaluate the validation split, record a metrics row, snapshot the conv weights."""
+              per_epoch: int, history: WeightsHistory, tracker: Tracker) -> bool:
+    """Evaluate the validation split, record a metrics row, snapshot the conv weights.
+
+    Returns whether the validation error is the lowest so far (``state.best`` updated).
+    """
     val = evaluate(model, data.val, data.norm)
     train_error, train_loss = state.window.rates()
     state.window = Window.zeros(state.window.errors.device)
@@ -230,7 +247,8 @@ def _evaluate(model: torch.nn.Module, data: MNISTData, state: LoopState, lr: flo
         "elapsed_s": round(state.elapsed_s, 3),
     }
     state.rows.append(row)
-    if val.error < state.best[0]:
+    improved = val.error < state.best[0]
+    if improved:
         state.best = (val.error, state.step)
     if hasattr(model, "conv_weights"):
         history.offer(state.step, model.conv_weights())
@@ -241,3 +259,4 @@ def _evaluate(model: torch.nn.Module, data: MNISTData, state: LoopState, lr: flo
         f"val/error {100 * val.error:6.2f}%  val/loss {val.loss:.4f}  lr {lr:.3g}  "
         f"{images_per_s:,.0f} images/s"
     )
+    return improved

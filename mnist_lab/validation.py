@@ -10,8 +10,9 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from .config import (DEVICES, MNIST, SCHEDULES, SCHEMAS, WANDB_MODES, Config, ConvNetConfig,
-                     DataConfig, DatasetInfo, SGDConfig, TrainerConfig, WandbLoggerConfig)
+from .config import (DEVICES, MNIST, SCHEDULES, SCHEMAS, TEST_ON, WANDB_MODES, Config,
+                     ConvNetConfig, DataConfig, DatasetInfo, SGDConfig, TrainerConfig,
+                     WandbLoggerConfig)
 from .errors import ConfigError
 
 
@@ -117,6 +118,9 @@ def _validate_trainer(tr: TrainerConfig) -> None:
     _require(tr.num_threads is None or tr.num_threads >= 1, "trainer.num_threads",
              tr.num_threads, "must be null (this job's share of the cores) or >= 1")
     _require(tr.snapshot_max_mb > 0, "trainer.snapshot_max_mb", tr.snapshot_max_mb, "must be > 0")
+    _require(tr.test_on in TEST_ON, "trainer.test_on", tr.test_on,
+             "must be final (the weights at the end) or best (best.pt, the lowest val/error)")
+    _require(tr.heartbeat_s > 0, "trainer.heartbeat_s", tr.heartbeat_s, "must be > 0 (seconds)")
     _require(
         isinstance(tr.resume, (bool, str)) and tr.resume != "",
         "trainer.resume", tr.resume,

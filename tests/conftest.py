@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -14,6 +17,8 @@ from mnist_lab.job import JobInfo
 
 REPO = Path(__file__).resolve().parent.parent
 CONF = REPO / "conf"
+# Relative to where pytest was launched (README: MNIST_LAB_DATA=../shared/mnist), made
+# absolute below so that subprocesses started in other folders find it too.
 DATA_ROOT = Path(os.environ.get("MNIST_LAB_DATA", REPO.parent / "shared" / "mnist")).resolve()
 # Short, real runs: 300 steps at lr 0.01 (the seed lr 0.001 needs more steps).
 FAST = ["trainer.max_steps=300", "optimizer.lr=0.01", "trainer.progress=false"]
@@ -21,8 +26,22 @@ SHORT = FAST + ["logger=none"]
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    os.environ.setdefault("MNIST_LAB_DATA", str(DATA_ROOT))
+    os.environ["MNIST_LAB_DATA"] = str(DATA_ROOT)
+    os.environ.setdefault("MNIST_LAB_CACHE", tempfile.mkdtemp(prefix="mnist_lab_cache_"))
     os.environ.setdefault("WANDB_SILENT", "true")
+
+
+def run_py(*args: str, cwd: Path, timeout: float = 300, env: dict | None = None,
+           popen: bool = False):
+    """``python run.py ARGS`` in ``cwd``, as a user runs it (output captured as text).
+
+    Returns the CompletedProcess, or with ``popen`` the running Popen.
+    """
+    command = [sys.executable, str(REPO / "run.py"), *args]
+    options = dict(cwd=cwd, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    if popen:
+        return subprocess.Popen(command, **options)
+    return subprocess.run(command, timeout=timeout, **options)
 
 
 @pytest.fixture(scope="session")
