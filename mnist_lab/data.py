@@ -3,7 +3,8 @@
 The fast data path: the 70,000 images are read once with
 ``torchvision.datasets.MNIST`` (which parses the IDX files into one uint8 tensor;
 no per-image PIL decoding), moved to the training device, and every batch is a
-slice of those tensors taken through a per-epoch permutation.
+slice of those tensors taken through a per-epoch permutation. The raw files'
+sizes, MD5 sums and labels are checked first (:mod:`mnist_lab.integrity`).
 
 The seed protocol's split: validation = the first ``val_size`` (5,000) images of
 the 10,000-image test set, test = the rest; all 60,000 training images train.
@@ -23,19 +24,10 @@ import torch
 from torchvision.datasets import MNIST as TorchvisionMNIST
 
 from .config import MNIST
-from .errors import UserError
+from .integrity import (DataError, check_labels, check_raw_files, fix_hint, gz_hint,
+                        missing_files)
 
-RAW_FILES = (
-    "train-images-idx3-ubyte",
-    "train-labels-idx1-ubyte",
-    "t10k-images-idx3-ubyte",
-    "t10k-labels-idx1-ubyte",
-)
 DOWNLOAD_TIMEOUT_S = 30.0
-
-
-class DataError(UserError):
-    """The data root lacks the MNIST files and they could not be obtained."""
 
 
 @dataclass(frozen=True)
@@ -92,32 +84,11 @@ class MNISTData:
         return len(self.classes)
 
 
-def missing_files(root: str | Path) -> list[str]:
-    """The raw IDX files absent from ``root/MNIST/raw`` (empty when all are there)."""
-    raw = Path(root) / "MNIST" / "raw"
-    return [name for name in RAW_FILES if not (raw / name).is_file()]
-
-
-def _fix_hint() -> str:
-    return (
-        "Point the data root (data.root for run.py, --data-root for evaluate, or the "
-        "environment variable MNIST_LAB_DATA) at a folder that holds the four uncompressed "
-        "IDX files in MNIST/raw/ (" + ", ".join(RAW_FILES) + ")"
-    )
-
-
-def _gz_hint(root: Path, missing: list[str]) -> str:
-    """A hint when the files are there, but still gzip-compressed."""
-    raw = root / "MNIST" / "raw"
-    if any((raw / f"{name}.gz").is_file() for name in missing):
-        return f" The folder holds .gz files: decompress them first (gunzip {raw}/*.gz)."
-    return ""
-
-
 def _download(root: Path) -> None:
     """Download MNIST into ``root`` with torchvision; on failure remove what it made."""
-    created = [p for p in (root, root / "MNIST", root / "MNIST" / "raw") if not p.exists()]
     raw = root / "MNIST" / "raw"
+    # Every folder the attempt may make (torchvision makes raw/ and all its ancestors).
+    created = [p for p in (*reversed(raw.absolute().parents), raw.absolute()) if not p.exists()]
     before = set(os.listdir(raw)) if raw.is_dir() else set()
     old_timeout = socket.getdefaulttimeout()
     socket.setdefaulttimeout(DOWNLOAD_TIMEOUT_S)
@@ -129,7 +100,7 @@ def _download(root: Path) -> None:
         raise DataError(
             f"Could not download MNIST into '{root.resolve()}' (missing: "
             f"{', '.join(missing_files(root))}): {reason}. Nothing was left behind. "
-            f"{_fix_hint()}, e.g. copied from a machine with network access."
+            f"{fix_hint()}, e.g. copied from a machine with network access."
         ) from None
     finally:
         socket.setdefaulttimeout(old_timeout)
@@ -150,27 +121,31 @@ def load_mnist(root: str | Path, download: bool) -> tuple[Split, Split, tuple]:
     """Read MNIST's training and test sets from ``root`` as CPU tensors.
 
     Files present: read them and write nothing into ``root``. Files missing and
-    ``download``: fetch them with torchvision.
+    ``download``: fetch them with torchvision. Then check each file's size and MD5
+    (hashed once, cached outside ``root``: see :mod:`mnist_lab.integrity`), and
+    the labels' range.
 
     Returns:
         (train, test, classes): 60,000 and 10,000 images as :class:`Split`,
         uint8 (N, 1, 28, 28); ``classes`` the class names ("0".."9").
 
     Raises:
-        DataError: files missing and ``download`` false, or the download failed;
-            the message names the root and the missing files.
+        DataError: files missing and ``download`` false, or the download failed
+            (the message names the root and the missing files); a file truncated,
+            empty or damaged (wrong MD5); a label outside 0..9 (see :func:`read_split`).
     """
     root = Path(root)
     missing = missing_files(root)
     if missing and not download:
         raise DataError(
             f"MNIST not found in data root '{root.resolve()}' (missing MNIST/raw/"
-            f"{', MNIST/raw/'.join(missing)}) and data.download=false. {_fix_hint()}, "
-            f"or set data.download=true to fetch them.{_gz_hint(root, missing)}"
+            f"{', MNIST/raw/'.join(missing)}) and data.download=false. {fix_hint()}, "
+            f"or set data.download=true to fetch them.{gz_hint(root, missing)}"
         )
     if missing:
         _download(root)
-    splits = [_read_split(root, train) for train in (True, False)]
+    check_raw_files(root / "MNIST" / "raw")
+    splits = [read_split(root, train) for train in (True, False)]
     classes = tuple(name.split(" - ")[0] for name in TorchvisionMNIST.classes)
     train_split, test_split = splits
     assert train_split.images.shape[1:] == MNIST.in_shape, train_split.images.shape
@@ -178,8 +153,18 @@ def load_mnist(root: str | Path, download: bool) -> tuple[Split, Split, tuple]:
     return train_split, test_split, classes
 
 
-def _read_split(root: Path, train: bool) -> Split:
-    """One of MNIST's two sets, parsed by torchvision; a damaged file is a DataError."""
+def read_split(root: Path, train: bool) -> Split:
+    """One of MNIST's two sets (training or test) from ``root``, parsed by torchvision.
+
+    Checks the labels, not the files' sizes or sums (:func:`load_mnist` does).
+
+    Returns:
+        :class:`Split`: images uint8 (N, 1, 28, 28), labels int64 (N,) in 0..9.
+
+    Raises:
+        DataError: a file cannot be parsed, or a label is outside 0..9 (the
+            message names the label file, the first bad index and its value).
+    """
     try:
         ds = TorchvisionMNIST(root=str(root), train=train, download=False)
     except (RuntimeError, ValueError, OSError) as error:
@@ -188,7 +173,10 @@ def _read_split(root: Path, train: bool) -> Split:
             f"({' '.join(str(error).split())}): a file is truncated or damaged. Compare them "
             "with the published checksums (md5sum) or download them again."
         ) from None
-    return Split(ds.data.unsqueeze(1).contiguous(), ds.targets.to(torch.int64))
+    labels = ds.targets.to(torch.int64)
+    label_file = Path(ds.raw_folder) / f"{'train' if train else 't10k'}-labels-idx1-ubyte"
+    check_labels(labels, label_file, MNIST.num_classes)
+    return Split(ds.data.unsqueeze(1).contiguous(), labels)
 
 
 def split_test(test: Split, val_size: int) -> tuple[Split, Split]:

@@ -1,12 +1,48 @@
 """The data path on the real MNIST files."""
 
+import hashlib
+import json
+import logging
+import os
+import shutil
+import struct
+from pathlib import Path
+
 import pytest
 import torch
 from torchvision.datasets import MNIST as TorchvisionMNIST
 
 from conftest import data_root_state
 from mnist_lab.data import (DataError, Normalization, batches, epoch_order, load_data,
-                            load_mnist, pixel_stats, split_test, steps_per_epoch)
+                            load_mnist, pixel_stats, read_split, split_test, steps_per_epoch)
+from mnist_lab.integrity import RAW_FILES, md5_cache_file
+
+TRAIN_LABELS = "train-labels-idx1-ubyte"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def md5_cache(tmp_path_factory):
+    """These tests' MD5 cache, away from the user's ~/.cache (a test may use its own)."""
+    with pytest.MonkeyPatch.context() as patch:
+        folder = tmp_path_factory.mktemp("md5_cache")
+        patch.setenv("MNIST_LAB_CACHE", str(folder))
+        yield folder
+
+
+def raw_copy(tmp_path: Path, data_root: Path, copied=(TRAIN_LABELS,)) -> Path:
+    """A data root in ``tmp_path``: copies of the ``copied`` raw files, links to the rest."""
+    raw = tmp_path / "root" / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    for name in RAW_FILES:
+        real = data_root / "MNIST" / "raw" / name
+        shutil.copyfile(real, raw / name) if name in copied else (raw / name).symlink_to(real)
+    return raw
+
+
+def set_byte(path: Path, offset: int, value: int) -> None:
+    with open(path, "r+b") as f:
+        f.seek(offset)
+        f.write(bytes([value]))
 
 
 @pytest.fixture(scope="module")
@@ -92,3 +128,116 @@ def test_reading_writes_nothing_into_the_data_root(data_root):
     before = data_root_state(data_root)
     load_mnist(data_root, download=True)  # files present: download must not write
     assert data_root_state(data_root) == before
+
+
+def test_failed_download_into_a_nested_root_removes_every_folder_it_made(
+        tmp_path, monkeypatch):
+    monkeypatch.setattr(TorchvisionMNIST, "mirrors", ["http://127.0.0.1:9/"])
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "keep.txt").write_text("not made by the download")
+    with pytest.raises(DataError, match="Nothing was left behind"):
+        load_mnist("deep/a/b", download=True)  # none of deep/a/b exists
+    assert os.listdir(tmp_path) == ["keep.txt"], "folders made by the download were left"
+
+
+@pytest.mark.parametrize("name, size, state", [
+    ("train-images-idx3-ubyte", 3000, "truncated: 3,000 bytes, expected 47,040,016 bytes"),
+    ("t10k-labels-idx1-ubyte", 0, "empty: 0 bytes, expected 10,008 bytes"),
+])
+def test_a_truncated_or_empty_raw_file_names_its_size_and_the_expected_one(
+        tmp_path, data_root, name, size, state):
+    raw = raw_copy(tmp_path, data_root, copied=(name,))
+    with open(raw / name, "r+b") as f:
+        f.truncate(size)
+    with pytest.raises(DataError) as info:
+        load_mnist(raw.parent.parent, download=True)
+    message = str(info.value)
+    assert f"The MNIST file '{raw / name}' is {state}." in message
+    assert "data.download=true" in message and "\n" not in message
+    assert f"`md5sum {raw / name}` must print {RAW_FILES[name].md5}" in message
+
+
+def test_a_changed_byte_fails_the_md5_check(tmp_path, data_root):
+    raw = raw_copy(tmp_path, data_root)
+    set_byte(raw / TRAIN_LABELS, 8 + 4242, 255)  # label 4242 (after the 8-byte header)
+    actual = hashlib.md5((raw / TRAIN_LABELS).read_bytes()).hexdigest()
+    with pytest.raises(DataError) as info:
+        load_mnist(raw.parent.parent, download=False)
+    assert str(info.value).startswith(
+        f"The MNIST file '{raw / TRAIN_LABELS}' is damaged: its MD5 is {actual}, expected "
+        "the published a25bea736e30d166cdddb491f175f624. Download MNIST again")
+
+
+def test_md5_check_is_cached_by_path_size_and_mtime(tmp_path, data_root, monkeypatch):
+    monkeypatch.setenv("MNIST_LAB_CACHE", str(tmp_path / "cache"))
+    (tmp_path / "cache").mkdir()
+    md5_cache_file().write_text("{ half a file")  # a damaged cache counts as empty
+    raw = raw_copy(tmp_path, data_root)
+    load_mnist(raw.parent.parent, download=False)
+    assert os.listdir(tmp_path / "cache") == ["verified_md5.json"]  # no temp file left
+    cached = json.loads(md5_cache_file().read_text())
+    copy = raw / TRAIN_LABELS
+    stat = copy.stat()
+    assert cached[str(copy)] == {"size": 60008, "mtime_ns": stat.st_mtime_ns,
+                                 "md5": "a25bea736e30d166cdddb491f175f624"}
+    assert set(cached) == {str(copy)} | {
+        str(data_root / "MNIST" / "raw" / n) for n in RAW_FILES if n != TRAIN_LABELS}
+    # Same path, size and mtime: not hashed again, so only the label check sees the change.
+    set_byte(copy, 8 + 4242, 255)
+    os.utime(copy, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    with pytest.raises(DataError, match="holds label 255 at index 4242"):
+        load_mnist(raw.parent.parent, download=False)
+    os.utime(copy)  # a new mtime: hashed again
+    with pytest.raises(DataError, match="is damaged: its MD5 is"):
+        load_mnist(raw.parent.parent, download=False)
+
+
+def test_md5_cache_location(tmp_path, monkeypatch):
+    monkeypatch.delenv("MNIST_LAB_CACHE")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+    assert md5_cache_file() == tmp_path / "home/.cache/mnist_lab/verified_md5.json"
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert md5_cache_file() == tmp_path / "xdg/mnist_lab/verified_md5.json"
+    monkeypatch.setenv("MNIST_LAB_CACHE", str(tmp_path / "mine"))
+    assert md5_cache_file() == tmp_path / "mine/verified_md5.json"
+
+
+def test_an_unwritable_md5_cache_warns_once_and_the_data_loads(
+        tmp_path, data_root, monkeypatch, caplog):
+    home = tmp_path / "home_is_a_file"  # nothing can be made under it, even by root
+    home.write_text("")
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.delenv("MNIST_LAB_CACHE")
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+    with caplog.at_level(logging.WARNING, logger="mnist_lab.integrity"):
+        for _ in range(2):
+            train, _, _ = load_mnist(data_root, download=False)
+            assert len(train) == 60000
+    warnings = [r.getMessage() for r in caplog.records if r.name == "mnist_lab.integrity"]
+    assert len(warnings) == 1
+    assert warnings[0].startswith(
+        f"Cannot write the MNIST checksum cache '{home}/.cache/mnist_lab/verified_md5.json'")
+
+
+def write_idx(path: Path, items: list[int], shape: tuple = ()) -> None:
+    """An IDX file of unsigned bytes (magic 0x08, then the dimensions, big-endian)."""
+    dims = (len(items) // max(1, int(torch.tensor(shape).prod())), *shape)
+    header = struct.pack(">I", 0x0800 + len(dims)) + struct.pack(f">{len(dims)}I", *dims)
+    path.write_bytes(header + bytes(items))
+
+
+def test_labels_outside_0_to_9_are_refused_when_a_split_is_read(tmp_path):
+    raw = tmp_path / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    for split in ("train", "t10k"):  # torchvision wants all four files
+        write_idx(raw / f"{split}-images-idx3-ubyte", [0] * 4 * 28 * 28, shape=(28, 28))
+        write_idx(raw / f"{split}-labels-idx1-ubyte", [0, 1, 2, 3])
+    write_idx(raw / "t10k-labels-idx1-ubyte", [7, 2, 255, 10])
+    with pytest.raises(DataError) as info:
+        read_split(tmp_path, train=False)
+    assert str(info.value).startswith(
+        f"The MNIST label file '{raw / 't10k-labels-idx1-ubyte'}' holds label 255 at index 2 "
+        "(the first of 2 labels outside 0..9).")
+    write_idx(raw / "t10k-labels-idx1-ubyte", [7, 2, 9, 0])
+    assert read_split(tmp_path, train=False).labels.tolist() == [7, 2, 9, 0]
