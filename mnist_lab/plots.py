@@ -13,7 +13,7 @@ from typing import Sequence
 import numpy as np
 import torch
 from matplotlib.figure import Figure
-from matplotlib.ticker import NullFormatter, PercentFormatter
+from matplotlib.ticker import FuncFormatter, Locator, LogLocator, MaxNLocator, NullFormatter
 from torchvision.utils import make_grid
 
 MAX_CHANNELS = 16  # feature maps shown per conv layer
@@ -42,10 +42,48 @@ def to_rgb(fig: Figure) -> np.ndarray:
     return np.asarray(canvas.buffer_rgba())[..., :3].copy()
 
 
+class ErrorTicks(Locator):
+    """Labelled ticks for a log-scale error axis in percent, readable at any range.
+
+    Mantissas 1-2-3-5 per decade (1, 2, 3, 5, 10, 20 %...), or 1-2-5, or decades
+    only, whichever is the densest whose closest labels stay 1.5 font heights
+    apart (``axis.get_tick_space()`` counts labels two font heights apart); the
+    ticks come from ``LogLocator``. Where that leaves fewer than 3 ticks in view
+    (a range narrower than about half a decade, e.g. 5-9 %), ``AutoLocator``'s
+    linear 1-2-2.5-5 steps instead (5, 5.5, 6 ... 9 %), as ``LogLocator`` itself
+    does when it finds one tick or none; so narrow a log axis is nearly linear.
+    """
+
+    # Labelled mantissas per decade, densest first, and their closest gap in decades.
+    MANTISSAS = (((1.0, 2.0, 3.0, 5.0), np.log10(3 / 2)), ((1.0, 2.0, 5.0), np.log10(2)),
+                 ((1.0,), 1.0))
+
+    def __call__(self):
+        return self.tick_values(*self.axis.get_view_interval())
+
+    def tick_values(self, vmin, vmax):
+        vmin, vmax = sorted((vmin, vmax))
+        decades = np.log10(vmax / vmin)
+        room = max(self.axis.get_tick_space() if self.axis else 9, 2)
+        # The axis is room * 2 font heights long: gap / decades of it >= 1.5 font heights.
+        subs = next((subs for subs, gap in self.MANTISSAS if gap * room >= 0.75 * decades), (1.0,))
+        ticks = LogLocator(subs=subs, numticks=room).tick_values(vmin, vmax)
+        if ((vmin <= ticks) & (ticks <= vmax)).sum() >= 3:
+            return ticks
+        linear = MaxNLocator(nbins=9, steps=[1, 2, 2.5, 5, 10], min_n_ticks=3)  # AutoLocator's
+        return linear.tick_values(vmin, vmax)
+
+
+def _percent(value: float, _pos=None) -> str:
+    """A tick label in percent with the decimals it needs: 1%, 0.5%, 1.5%, 100%."""
+    return f"{value:.6g}%"
+
+
 def _error_axes(fig: Figure, title: str):
     ax = fig.add_subplot()
     ax.set_yscale("log")
-    ax.yaxis.set_major_formatter(PercentFormatter(decimals=1))
+    ax.yaxis.set_major_locator(ErrorTicks())
+    ax.yaxis.set_major_formatter(FuncFormatter(_percent))
     ax.yaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel("step")
     ax.set_ylabel("error rate")
@@ -84,37 +122,90 @@ def val_error_overlay(runs: dict[str, Sequence[dict[str, float]]],
     return fig
 
 
-def uint8_grid(images: torch.Tensor, nrow: int = 8, padding: int = 1) -> np.ndarray:
-    """Images (N, H, W) or (N, 1, H, W), any float range → one uint8 (H', W') grid.
+def shared_range(images: torch.Tensor, signed: bool = False) -> tuple[float, float]:
+    """One value range for all of ``images``, so that tiles compare.
 
-    Each image is scaled to 0..255 on its own (min → 0, max → 255), so weak
-    feature maps stay visible; a constant image becomes 0. Used for W&B images,
-    which wandb 0.31 no longer rescales.
+    Unsigned (feature maps after ReLU, >= 0): 0 to their maximum (down to their
+    minimum, were any negative). ``signed`` (weights): -m to m, m their largest
+    magnitude, so that 0 is the middle of the scale.
     """
+    x = images.detach().float()
+    if signed:
+        return -float(x.abs().max()), float(x.abs().max())
+    return min(float(x.min()), 0.0), float(x.max())
+
+
+def scale_text(value_range: tuple[float, float]) -> str:
+    """The words for a grid on one shared scale: ``"shared scale 0 to 0.015"``."""
+    return f"shared scale {value_range[0]:.3g} to {value_range[1]:.3g}"
+
+
+def _tiles(images: torch.Tensor) -> torch.Tensor:
     x = images.detach().float().cpu()
-    x = x.unsqueeze(1) if x.dim() == 3 else x
-    grid = make_grid(x, nrow=nrow, padding=padding, normalize=True, scale_each=True, pad_value=1)
+    return x.unsqueeze(1) if x.dim() == 3 else x
+
+
+def uint8_grid(images: torch.Tensor, value_range: tuple[float, float], nrow: int = 8,
+               padding: int = 1) -> np.ndarray:
+    """Images (N, H, W) or (N, 1, H, W), float → one uint8 (H', W') grid on one scale.
+
+    ``value_range`` (low, high) maps to 0..255 for every tile alike (values
+    outside are clipped), so a weak map stays dark; low == high gives 0. The
+    padding is white. For W&B images, which wandb 0.31 no longer rescales.
+    """
+    low, high = map(float, value_range)
+    grid = make_grid(_tiles(images), nrow=nrow, padding=padding, normalize=True,
+                     value_range=(low, high), pad_value=1)
     return (grid[0] * 255).round().to(torch.uint8).numpy()
+
+
+def shared_scale_grid(images: torch.Tensor, nrow: int = 8,
+                      signed: bool = False) -> tuple[np.ndarray, str]:
+    """:func:`uint8_grid` on the :func:`shared_range` of ``images``, and its :func:`scale_text`."""
+    value_range = shared_range(images, signed)
+    return uint8_grid(images, value_range, nrow), scale_text(value_range)
+
+
+def _scaled_panel(fig: Figure, ax, images: torch.Tensor, value_range: tuple[float, float],
+                  cmap) -> None:
+    """Tiles (N, H, W) in a square grid, their true values on one colour scale with a bar.
+
+    The padding is NaN, so it shows the background rather than a value.
+    """
+    tiles = _tiles(images)
+    grid = make_grid(tiles, nrow=int(np.ceil(np.sqrt(len(tiles)))), padding=1,
+                     pad_value=float("nan"))
+    shown = ax.imshow(grid[0].numpy(), cmap=cmap, vmin=value_range[0], vmax=value_range[1])
+    fig.colorbar(shown, ax=ax, shrink=0.8)
+    ax.axis("off")
 
 
 def feature_maps(maps: Sequence[torch.Tensor], max_channels: int = MAX_CHANNELS) -> Figure:
     """One panel per conv layer: its first ``max_channels`` maps for one image.
 
+    Each layer's maps share one colour scale, 0 to their maximum, drawn as a
+    colour bar and stated in the panel title: a weak map looks weak.
+
     Args:
         maps: per layer a float tensor (C_i, H_i, W_i) (after ReLU, before pooling).
     """
-    fig = Figure(figsize=(3.2 * len(maps), 3.6))
+    fig = Figure(figsize=(4 * len(maps), 3.8), layout="constrained")
     for i, m in enumerate(maps):
         shown = m[:max_channels]
+        value_range = shared_range(shown)
         ax = fig.add_subplot(1, len(maps), i + 1)
-        ax.imshow(uint8_grid(shown, nrow=int(np.ceil(np.sqrt(len(shown))))), cmap="gray")
-        ax.set_title(f"conv{i + 1}: {len(shown)} of {m.shape[0]} maps, {m.shape[1]}x{m.shape[2]}")
-        ax.axis("off")
+        _scaled_panel(fig, ax, shown, value_range, "viridis")
+        ax.set_title(f"conv{i + 1}: {len(shown)} of {m.shape[0]} maps, "
+                     f"{m.shape[1]}x{m.shape[2]}\n{scale_text(value_range)}", fontsize="medium")
+    fig.suptitle("feature maps of one image, one scale per layer")
     return fig
 
 
 def filter_evolution(history, points: int = 5) -> Figure:
     """The first conv layer's filters at ``points`` snapshots spread over training.
+
+    Each snapshot's filters share one scale, symmetric about 0 (weights are
+    signed), drawn as a colour bar and stated in the panel title.
 
     Args:
         history: a :class:`~mnist_lab.snapshots.WeightsHistory` with snapshots.
@@ -122,15 +213,15 @@ def filter_evolution(history, points: int = 5) -> Figure:
     state = history.state_dict()
     steps, weights = state["steps"].tolist(), state["weights"][0]  # (S, C_out, C_in, k, k)
     picks = sorted(set(np.linspace(0, len(steps) - 1, min(points, len(steps))).round().astype(int)))
-    fig = Figure(figsize=(2.6 * len(picks), 3))
+    fig = Figure(figsize=(3 * len(picks), 3.2), layout="constrained")
     for col, i in enumerate(picks):
         w = weights[i]
-        filters = w.reshape(-1, 1, *w.shape[-2:])[:MAX_CHANNELS]
+        filters = w.reshape(-1, *w.shape[-2:])[:MAX_CHANNELS]
+        value_range = shared_range(filters, signed=True)
         ax = fig.add_subplot(1, len(picks), col + 1)
-        ax.imshow(uint8_grid(filters, nrow=int(np.ceil(np.sqrt(len(filters))))), cmap="gray")
-        ax.set_title(f"step {steps[i]}")
-        ax.axis("off")
-    fig.suptitle("conv1 filters during training")
+        _scaled_panel(fig, ax, filters, value_range, "coolwarm")
+        ax.set_title(f"step {steps[i]}\n{scale_text(value_range)}", fontsize="medium")
+    fig.suptitle("conv1 filters during training, one scale per snapshot, symmetric about 0")
     return fig
 
 

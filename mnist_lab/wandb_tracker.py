@@ -169,7 +169,11 @@ class WandbTracker(Tracker):
         self.record.write_tracker_state({"wandb_run_id": self.run.id, "wandb_last_step": step})
 
     def _images(self, model: nn.Module) -> dict[str, Any]:
-        """Feature maps of each conv layer (rows: probe images) and conv1's filters, uint8."""
+        """Feature maps of each conv layer (rows: probe images) and conv1's filters, uint8.
+
+        Each image is on one shared scale (a layer's maps: 0 to their maximum;
+        the filters: symmetric about 0), stated in its caption.
+        """
         import wandb
 
         with eval_mode(model):
@@ -177,13 +181,14 @@ class WandbTracker(Tracker):
         images = {}
         for i, m in enumerate(maps):
             shown = m[:, : plots.MAX_CHANNELS]  # (K, C, H, W): one row per probe image
-            grid = plots.uint8_grid(shown.reshape(-1, 1, *shown.shape[-2:]), nrow=shown.shape[1])
+            grid, scale = plots.shared_scale_grid(shown.reshape(-1, *shown.shape[-2:]),
+                                                  nrow=shown.shape[1])
             images[f"features/conv{i + 1}"] = wandb.Image(
-                grid, caption=f"conv{i + 1}: {shown.shape[1]} maps of {len(shown)} images")
+                grid, caption=f"conv{i + 1}: {shown.shape[1]} maps of {len(shown)} images, {scale}")
         filters = model.conv_weights()[0][0].detach()
-        images["filters/conv1"] = wandb.Image(
-            plots.uint8_grid(filters.reshape(-1, 1, *filters.shape[-2:])[: plots.MAX_CHANNELS]),
-            caption="conv1 filters")
+        grid, scale = plots.shared_scale_grid(
+            filters.reshape(-1, *filters.shape[-2:])[: plots.MAX_CHANNELS], signed=True)
+        images["filters/conv1"] = wandb.Image(grid, caption=f"conv1 filters, {scale}")
         return images
 
     def log_end(self, end: RunEnd) -> None:
