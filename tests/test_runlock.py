@@ -1,0 +1,122 @@
+"""One live run per directory, and lost runs: real processes, real kills."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import yaml
+
+from conftest import REPO, run_py
+from mnist_lab.compare import main as compare_main
+from mnist_lab.record import RunRecord
+from mnist_lab.runlock import LOCK_FILE, RunDirBusy, RunLock, read_holder
+from mnist_lab.sweep import write_summary
+
+HOLD = ("import sys, time; from mnist_lab.runlock import RunLock; "
+        "RunLock(sys.argv[1], float(sys.argv[2])).acquire(); print('held', flush=True); "
+        "time.sleep(600)")
+
+
+def hold_lock(run_dir, interval_s=30.0):
+    """Another process that takes the lock of ``run_dir`` and keeps it."""
+    holder = subprocess.Popen([sys.executable, "-c", HOLD, str(run_dir), str(interval_s)],
+                              stdout=subprocess.PIPE, text=True, cwd=REPO)
+    assert holder.stdout.readline().strip() == "held"
+    return holder
+
+
+def wait_for(condition, timeout=120, what="the condition"):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+def test_a_live_holder_keeps_the_lock_and_a_killed_one_loses_it(tmp_path):
+    holder = hold_lock(tmp_path)
+    try:
+        with pytest.raises(RunDirBusy, match=rf"in use by another run \(pid {holder.pid} on host"):
+            RunLock(tmp_path, 30).acquire()
+    finally:
+        holder.kill()
+        holder.wait()
+    with RunLock(tmp_path, 30) as lock:  # a dead holder on this host: taken over at once
+        assert read_holder(tmp_path) == lock.holder and lock.holder.pid == os.getpid()
+    assert not (tmp_path / LOCK_FILE).exists(), "released"
+
+
+def write_foreign_lock(run_dir, heartbeat_age_s, interval_s=1.0):
+    now = time.time()
+    (run_dir / LOCK_FILE).write_text(json.dumps({
+        "host": "another-node", "pid": 1, "token": "x", "interval_s": interval_s,
+        "heartbeat": now - heartbeat_age_s, "started": now - 100}))
+
+
+def test_a_lock_from_another_host_is_taken_over_only_when_its_heartbeat_is_stale(tmp_path):
+    write_foreign_lock(tmp_path, heartbeat_age_s=2.5)  # 2.5 beats late: still alive
+    with pytest.raises(RunDirBusy, match="another-node"):
+        RunLock(tmp_path, 1).acquire()
+    write_foreign_lock(tmp_path, heartbeat_age_s=3.5)  # more than 3 beats late: lost
+    with RunLock(tmp_path, 1) as lock:
+        assert read_holder(tmp_path).host == lock.holder.host != "another-node"
+
+
+def test_the_heartbeat_is_rewritten_every_interval(tmp_path):
+    with RunLock(tmp_path, 0.2) as lock:
+        first = read_holder(tmp_path).heartbeat
+        wait_for(lambda: read_holder(tmp_path).heartbeat > first + 0.3, timeout=10,
+                 what="two heartbeats")
+        assert read_holder(tmp_path).token == lock.holder.token
+
+
+RUN = ["trainer.eval_every=50", "trainer.checkpoint_every=50", "optimizer.lr=0.01",
+       "trainer.progress=false", "logger=none"]
+
+
+def test_a_second_run_into_a_busy_directory_is_refused_and_changes_nothing(tmp_path):
+    run_dir = tmp_path / "same"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    first = run_py("seed=0", "trainer.max_steps=1000", *RUN, f"hydra.run.dir={run_dir}",
+                   cwd=tmp_path, env=env, popen=True)
+    wait_for(lambda: (run_dir / LOCK_FILE).exists() or first.poll() is not None, what="lock")
+    second = run_py("seed=1", "trainer.max_steps=200", *RUN, f"hydra.run.dir={run_dir}",
+                    cwd=tmp_path, env=env, timeout=300)
+    out, err = first.communicate(timeout=600)
+    assert first.returncode == 0, err[-3000:]
+    assert second.returncode == 2, second.stderr[-3000:]
+    assert "in use by another run" in second.stderr and "Traceback" not in second.stderr
+    record = RunRecord(run_dir)
+    assert [r["step"] for r in record.read_metrics()] == list(range(50, 1001, 50))
+    assert record.read_summary()["overrides"][0] == "seed=0"
+    assert yaml.safe_load((run_dir / ".hydra" / "overrides.yaml").read_text())[0] == "seed=0"
+    assert [p.name for p in (run_dir / ".hydra").iterdir() if p.is_dir()] == []
+
+
+def test_a_killed_run_is_shown_as_lost_with_how_to_resume_it(tmp_path, capsys):
+    run_dir = tmp_path / "killed"
+    run = run_py("trainer.max_steps=600", "trainer.heartbeat_s=1", *RUN,
+                 f"hydra.run.dir={run_dir}", cwd=tmp_path, popen=True,
+                 env={**os.environ, "OMP_NUM_THREADS": "1"})
+    record = RunRecord(run_dir)
+    wait_for(lambda: len(record.read_metrics()) >= 2 or run.poll() is not None, what="2 rows")
+    assert record.status() == "running"
+    run.send_signal(signal.SIGKILL)
+    run.wait()
+    assert record.read_summary()["status"] == "running"  # what the dead process left
+    assert record.status() == "lost"  # same host, process gone: lost at once
+    holder = read_holder(run_dir)
+    holder_elsewhere = holder.__class__(**{**holder.__dict__, "host": "another-node"})
+    assert not holder_elsewhere.is_lost(now=holder.heartbeat + 2.9)  # seen from another host
+    assert holder_elsewhere.is_lost(now=holder.heartbeat + 3.1)  # after 3 missed beats
+    assert compare_main([str(run_dir)]) == 0
+    out = capsys.readouterr().out
+    assert " lost " in out and f"python run.py trainer.resume={run_dir}" in out
+    write_summary(tmp_path)
+    assert "| lost |" in (tmp_path / "sweep_summary.md").read_text()
+    resumed = run_py(f"trainer.resume={run_dir}", cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert record.status() == "completed" and not (run_dir / LOCK_FILE).exists()
