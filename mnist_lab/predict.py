@@ -4,8 +4,10 @@ Each image (a file, every image in a folder, recursively, or a glob) is prepared
 like MNIST (:mod:`mnist_lab.prepare`) and classified by the run's model, rebuilt
 from its checkpoint (:func:`~mnist_lab.evaluate.load_model`), which also fixes
 the input normalisation. Per image: the predicted digit, its probability and
-the top 3. A bad file gets a one-line error and the others go on; the exit code
-is 1 when any file failed (2 for a bad run directory or option).
+the top 3. A bad file gets a one-line error and the others go on; so does a
+``--save-preprocessed`` folder that cannot be written: the predictions are
+printed all the same. The exit code is 1 when any file failed or the folder
+could not be written (2 for a bad run directory or option).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from typing import Iterable, Iterator
 
 import numpy as np
 import torch
+from PIL import Image
 
 from .errors import UserError
 from .evaluate import LoadedModel, load_model
@@ -98,8 +101,13 @@ def classify(loaded: LoadedModel, images: np.ndarray, device: str = "cpu") -> to
 
 
 def predict(loaded: LoadedModel, paths: list[str], device: str = "cpu", workers: int = 2,
-            save_dir: Path | None = None) -> list[Prediction]:
-    """Predictions for image files, in order; bad files carry their error."""
+            save_to: PreprocessedFolder | None = None) -> list[Prediction]:
+    """Predictions for image files, in order; bad files carry their error.
+
+    With ``save_to``, each readable image is also written there as the model saw
+    it; a folder that cannot be written is recorded in ``save_to.problem`` and
+    never costs a prediction.
+    """
     prepared = prepare_all(paths, workers)
     good = [i for i, p in enumerate(prepared) if isinstance(p, Prepared)]
     images = (np.stack([prepared[i].image for i in good]) if good
@@ -112,19 +120,53 @@ def predict(loaded: LoadedModel, paths: list[str], device: str = "cpu", workers:
         top = [(loaded.classes[j], round(float(v), 4)) for v, j in zip(values, indices.tolist())]
         results[i].digit, results[i].probability = top[0]
         results[i].top, results[i].warnings = top, list(prepared[i].warnings)
-        if save_dir is not None:
-            save_preprocessed(prepared[i].image, save_dir, i, paths[i])
+        if save_to is not None:
+            save_to.save(prepared[i].image, i, paths[i])
     return results
 
 
-def save_preprocessed(image: np.ndarray, save_dir: Path, index: int, path: str) -> Path:
-    """Write the 28x28 image the model saw as ``<index>_<file stem>.png``."""
-    from PIL import Image
+class PreprocessedFolder:
+    """The folder of ``--save-preprocessed``: the 28x28 images the model saw.
 
-    save_dir.mkdir(parents=True, exist_ok=True)
-    out = save_dir / f"{index:04d}_{Path(path).stem}.png"
-    Image.fromarray(image, mode="L").save(out)
-    return out
+    It is created on the first image. The first write that fails (the path is a
+    file or lies below one, no permission, a read-only or full disk) stops the
+    saving; ``problem`` then says why in a few words, and :meth:`failure` gives
+    the one-line error for the user.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.wanted = self.saved = 0
+        self.problem: str | None = None
+
+    def save(self, image: np.ndarray, index: int, source: str) -> None:
+        """Write uint8 (28, 28) ``image`` as ``<index>_<source's stem>.png``.
+
+        Does nothing once a write has failed (see ``problem``).
+        """
+        self.wanted += 1
+        if self.problem is not None:
+            return
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+            out = self.path / f"{index:04d}_{Path(source).stem}.png"
+            Image.fromarray(image, mode="L").save(out)
+            self.saved += 1
+        except OSError as error:
+            self.problem = self._reason(error)
+
+    def _reason(self, error: OSError) -> str:
+        existing = next((p for p in (self.path, *self.path.parents) if p.exists()), None)
+        if existing is not None and not existing.is_dir():
+            return f"{existing} is a file, not a folder"
+        return f"cannot be created or written ({error.strerror or error})"
+
+    def failure(self) -> str | None:
+        """One line for stderr when some image was not saved, else None."""
+        if self.problem is None:
+            return None
+        return (f"--save-preprocessed {self.path}: {self.problem}; the predictions were printed, "
+                f"but {self.saved} of {self.wanted} preprocessed images were saved")
 
 
 def render(results: list[Prediction], fmt: str) -> str:
@@ -166,9 +208,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=_positive_int, default=min(4, os.cpu_count() or 1),
                         help="threads reading and preparing images (default: cores, at most 4)")
     args = parser.parse_args(argv)
-    if args.save_preprocessed and args.save_preprocessed.exists() \
-            and not args.save_preprocessed.is_dir():
-        parser.error(f"--save-preprocessed {args.save_preprocessed}: a file, not a folder")
     try:
         args.device = resolve_device(args.device, key="--device")
         loaded = load_model(args.run_dir, args.device)
@@ -176,11 +215,19 @@ def main(argv: list[str] | None = None) -> int:
         print(f"Error: {error}", file=sys.stderr)
         return 2
     inputs = list(expand(args.paths))
+    folder = PreprocessedFolder(args.save_preprocessed) if args.save_preprocessed else None
     found = iter(predict(loaded, [p for p, err in inputs if err is None], args.device,
-                         args.workers, args.save_preprocessed))
+                         args.workers, folder))
     results = [Prediction(p, error=err) if err else next(found) for p, err in inputs]
     print(render(results, args.format), end="")
+    return report_problems(results, folder)
+
+
+def report_problems(results: list[Prediction], folder: PreprocessedFolder | None) -> int:
+    """Print each error and warning as one line on stderr; the exit code: 1 on any error."""
     failures = [r.error for r in results if r.error]
+    if folder is not None and folder.failure():
+        failures.append(folder.failure())
     for message in failures:
         print(f"error: {message}", file=sys.stderr)
     for r in results:

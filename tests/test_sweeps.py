@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import pytest
+from omegaconf import OmegaConf
 
 from conftest import REPO
 from mnist_lab.compare import main as compare_main
@@ -160,3 +161,31 @@ def test_optuna_study_continues_and_tolerates_failed_trials(tmp_path):
     assert [rows[j]["status"] for j in "01234"] == ["completed"] * 3 + ["failed"] * 2
     assert study.best_value == min(float(rows[j]["val/best_error"]) for j in "012")
 
+
+def test_a_continued_optuna_study_proposes_new_points(tmp_path):
+    pytest.importorskip("hydra_plugins.hydra_optuna_sweeper")
+    import optuna
+    from hydra_plugins.mnist_lab_sweepers.optuna import continuation_seed
+
+    sweep_dir = tmp_path / "study"
+    for _ in range(2):
+        sweep(sweep_dir, "+sweep=optuna", "hydra.sweeper.n_trials=2")
+    study = optuna.load_study(study_name="mnist_lab", storage=f"sqlite:///{sweep_dir}/optuna.db")
+    points = [t.params for t in study.trials]
+    assert len(points) == 4 and len({tuple(sorted(p.items())) for p in points}) == 4, points
+    sweeper = OmegaConf.load(REPO / "conf/sweep/optuna.yaml").hydra.sweeper
+    searched = study.trials[0].distributions  # all but optimizer.lr, which TINY fixes
+    space = {name: searched[name] for name in sweeper.params if name in searched}
+    seed = sweeper.sampler.seed
+    assert points[:2] == first_proposals(optuna, seed, space)
+    assert points[2:] == first_proposals(optuna, continuation_seed(seed, 2), space)
+
+
+def first_proposals(optuna, seed, space, n=2):
+    """The first n points a fresh TPE sampler with this seed proposes.
+
+    ``space``: name -> distribution, in the order the sweeper suggests them
+    (the order of ``params`` in conf/sweep/optuna.yaml), as the draws follow it.
+    """
+    study = optuna.create_study(sampler=optuna.samplers.TPESampler(seed=seed))
+    return [study.ask(space).params for _ in range(n)]

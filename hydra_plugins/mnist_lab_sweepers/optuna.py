@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, List
 
 from hydra.core.config_store import ConfigStore
+from hydra.utils import instantiate
 
 from mnist_lab.sweep import share_cores_evenly, write_summary
 
@@ -21,6 +22,24 @@ try:  # light modules: the plugin imports optuna itself only when it sweeps
 except ImportError:  # the [optuna] extra is not installed
     OptunaSweeper = None
 
+
+def continuation_seed(seed: int, n_trials: int) -> int:
+    """The sampler's seed for an invocation that continues a study of ``n_trials`` trials.
+
+    ``seed`` is the configured ``hydra.sweeper.sampler.seed`` (an int >= 0).
+    NumPy's ``SeedSequence`` hashes the pair into a 32-bit seed (the entropy
+    mixing NumPy documents for deriving independent streams), so every
+    continuation draws points unlike the first invocation's and unlike other
+    continuations', while the same study continued the same way proposes the
+    same points again. A fresh study (``n_trials == 0``) uses ``seed`` itself.
+    """
+    import numpy as np
+
+    if n_trials == 0:
+        return seed
+    return int(np.random.SeedSequence([seed, n_trials]).generate_state(1)[0])
+
+
 if OptunaSweeper is not None:
 
     @dataclass
@@ -30,12 +49,21 @@ if OptunaSweeper is not None:
     ConfigStore.instance().store(group="hydra/sweeper", name="mnist_optuna",
                                  node=ContinuableOptunaSweeperConf, provider="mnist_lab")
 
+    def _use_sampler(impl: Any, sampler: Any) -> None:
+        # Checked against hydra-optuna-sweeper 1.3.0: OptunaSweeperImpl builds the sampler
+        # once, from hydra.sweeper.sampler, when Hydra instantiates the sweeper, keeps it in
+        # its `sampler` attribute and passes that to optuna.create_study in sweep(). There
+        # is no other way to give it a sampler for this invocation.
+        impl.sampler = sampler
+
     class ContinuableOptunaSweeper(OptunaSweeper):
         """Hydra's Optuna sweeper whose job numbers continue the study's trial count.
 
         The study's storage (e.g. sqlite in the sweep directory) is created after
         the sweep directory, and trial n runs in ``<sweep dir>/n``, so a second
-        invocation adds trials to the same study in new directories.
+        invocation adds trials to the same study in new directories. A continuing
+        invocation seeds its sampler with :func:`continuation_seed` (when a seed is
+        configured), so it proposes new points rather than the first ones again.
         """
 
         def sweep(self, arguments: List[str]) -> Any:
@@ -49,8 +77,18 @@ if OptunaSweeper is not None:
             impl.job_idx = len(study.trials)
             if impl.job_idx:
                 log.info("Continuing study %s: %d trials so far.", study.study_name, impl.job_idx)
+                self._reseed_for_continuation(impl.job_idx)
             share_cores_evenly(impl.config.hydra.launcher, impl.n_jobs)
             try:
                 return super().sweep(arguments)
             finally:
                 write_summary(sweep_dir)
+
+        def _reseed_for_continuation(self, n_trials: int) -> None:
+            sampler_conf = self.sweeper.config.hydra.sweeper.sampler
+            if sampler_conf.get("seed") is None:  # unseeded, or a sampler without a seed
+                return
+            seed = continuation_seed(sampler_conf.seed, n_trials)
+            log.info("Sampler seed %d, from seed %d and %d trials.", seed, sampler_conf.seed,
+                     n_trials)
+            _use_sampler(self.sweeper, instantiate(sampler_conf, seed=seed))
