@@ -61,7 +61,7 @@ def main(cfg: DictConfig) -> float:
     except UserError as error:
         if not job.multirun:
             print(f"Error: {error}", file=sys.stderr)
-            discard_refused_run(job.run_dir, HydraConfig.get().output_subdir)
+            discard_refused_run(job.run_dir, HydraConfig.get().output_subdir, job.launch_dir)
             sys.exit(2)
         if not isinstance(error, RunDirBusy):  # the directory is another run's record
             record_failure(job, error)

@@ -87,20 +87,28 @@ def record_failure(job: JobInfo, error: BaseException) -> None:
     record.write_summary({"overrides": job.overrides, **(previous or {}), **failure_summary(error)})
 
 
-def discard_refused_run(run_dir: str | Path, hydra_subdir: str | None) -> None:
+def discard_refused_run(run_dir: str | Path, hydra_subdir: str | None,
+                        launch_dir: str | Path) -> None:
     """Remove what Hydra made for a single run refused before it wrote a record.
 
     Hydra creates the run directory, its ``.hydra/`` files and the log before
     the task runs. For a refused command (a bad value, a busy directory) this
     removes this session's Hydra files (``.hydra/session_<time>`` beside another
     run's record), or the whole directory when it holds nothing but ``.hydra/``
-    and the log.
+    and the log, with the parents left empty inside ``launch_dir``
+    (``outputs/<date>/``).
     """
-    run_dir = Path(run_dir)
+    run_dir = Path(run_dir).absolute()
     if not run_dir.is_dir():
         return
     if hydra_subdir and Path(hydra_subdir).parts[:1] == (".hydra",) and hydra_subdir != ".hydra":
         shutil.rmtree(run_dir / hydra_subdir, ignore_errors=True)
         return
-    if {p.name for p in run_dir.iterdir()} <= {".hydra", "run.log"}:
-        shutil.rmtree(run_dir, ignore_errors=True)
+    if not {p.name for p in run_dir.iterdir()} <= {".hydra", "run.log"}:
+        return
+    shutil.rmtree(run_dir, ignore_errors=True)
+    launch = Path(launch_dir).absolute()
+    for parent in run_dir.parents:
+        if parent == launch or launch not in parent.parents or any(parent.iterdir()):
+            break
+        parent.rmdir()

@@ -55,7 +55,7 @@ def _validate_model(model: ConvNetConfig, dataset: DatasetInfo) -> None:
         len(depth) > 0 and all(c >= 1 for c in depth),
         "model.depth", depth,
         "must be a non-empty list of positive channel counts, one per conv block",
-        "Example: model.depth=[4,8].",
+        "Example: 'model.depth=[4,8]' (quoted: shells such as zsh expand brackets).",
     )
     blocks = max_conv_blocks(size)
     _require(

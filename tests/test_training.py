@@ -158,3 +158,62 @@ def test_resuming_a_completed_run_changes_nothing(straight):
     best = run_training(straight, ["trainer.resume=true", "trainer.progress=false"])
     assert best == RunRecord(straight).read_summary()["val/best_error"]
     assert {p.name: p.read_bytes() for p in straight.iterdir() if p.is_file()} == before
+
+
+def test_best_checkpoint_is_kept_and_both_test_errors_are_recorded(short_run, data_root, capsys):
+    summary = RunRecord(short_run).read_summary()
+    best = torch.load(short_run / "best.pt", weights_only=True)
+    assert best["step"] == summary["val/best_step"] and best["val/error"] == summary["val/best_error"]
+    assert best["model"] == torch.load(short_run / "checkpoint.pt", weights_only=True)["model"]
+    assert summary["test/weights"] == "final"
+    assert summary["test/error"] == summary["test/final_error"]
+    assert 0 < summary["test/best_checkpoint_error"] < 0.2
+    assert evaluate_main([str(short_run), "--data-root", str(data_root), "--weights", "best"]) == 0
+    out = capsys.readouterr().out
+    error = summary["test/best_checkpoint_error"]
+    assert f"test/error {100 * error:.2f}%" in out and "best weights" in out and "(equal)" in out
+
+
+def test_test_on_best_reports_the_best_checkpoint(tmp_path):
+    # The seed lr (0.001) for 300 steps: val/error keeps falling, so the last evaluation
+    # is the best one and both weights are the same; at lr 0.5 it is not.
+    run_training(tmp_path, SHORT + ["optimizer.lr=0.5", "trainer.eval_every=50",
+                                    "trainer.test_on=best"])
+    summary = RunRecord(tmp_path).read_summary()
+    assert summary["test/weights"] == "best"
+    assert summary["test/error"] == summary["test/best_checkpoint_error"]
+    assert summary["val/best_step"] < 300, "the test needs a best step before the end"
+    assert summary["test/best_checkpoint_error"] != summary["test/final_error"]
+
+
+def test_a_damaged_weight_history_costs_no_checkpoint(tmp_path, caplog):
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        run_training(tmp_path, RESUME, extra_trackers=[CrashAt(120)])
+    history = tmp_path / "weights_history.pt"
+    history.write_bytes(history.read_bytes()[:3000])
+    run_training(tmp_path, RESUME + ["trainer.resume=true"])
+    assert RunRecord(tmp_path).read_summary()["status"] == "completed"
+    assert any("weights_history.pt" in r.message and "restarts" in r.message
+               for r in caplog.records)
+    kept = list(tmp_path.glob("weights_history.pt.damaged-*"))
+    assert len(kept) == 1 and kept[0].stat().st_size == 3000
+    steps = torch.load(history, weights_only=True)["steps"].tolist()
+    assert steps == [120, 160, 200, 240]  # snapshots from the resumed step on
+
+
+class Deterministic(Tracker):
+    """Records whether deterministic algorithms were on while the run trained."""
+
+    seen = []
+
+    def log_evaluation(self, row, images_per_s, model):
+        self.seen.append(torch.are_deterministic_algorithms_enabled())
+
+
+def test_deterministic_mode_is_on_during_the_run_only_and_changes_no_result(short_run, tmp_path):
+    tracker = Deterministic()
+    run_training(tmp_path, SHORT + ["trainer.deterministic=true"], extra_trackers=[tracker])
+    assert tracker.seen == [True, True, True]
+    assert not torch.are_deterministic_algorithms_enabled()
+    assert os.environ["CUBLAS_WORKSPACE_CONFIG"] == ":4096:8"
+    assert metrics_without_time(tmp_path) == metrics_without_time(short_run)  # CPU: same kernels
