@@ -2,12 +2,14 @@
 
     python docs/make_preparation_figure.py
 
-Inputs made here: a synthetic 640x480 photo (an MNIST test digit in dark ink on
-lit paper, from benchmarks/bench_prepare.py), a digit drawn with a thick pen
-in a paint program's style (black on white), and a light digit on a
-transparent layer. Below each, the 28x28 image the model sees.
+Inputs made here and kept in docs/examples/ (the README's predict example reads
+them): a synthetic 640x480 photo (an MNIST test digit in dark ink on lit paper,
+from benchmarks/bench_prepare.py), a digit drawn with a thick pen in a paint
+program's style (black on white), and a light digit on a transparent layer.
+Below each, the 28x28 image the model sees.
 """
 
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -16,6 +18,7 @@ from matplotlib.figure import Figure
 from PIL import Image, ImageDraw
 
 ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = ROOT / "docs" / "examples"
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from bench_prepare import make_photos  # noqa: E402
 
@@ -43,23 +46,24 @@ def light_on_clear(path: Path) -> Path:
 
 
 def main() -> None:
+    EXAMPLES.mkdir(exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
-        tmp = Path(tmp)
-        inputs = [(make_photos(tmp, 1, seed=4)[0], "photo (synthetic), 640x480 JPEG"),
-                  (drawn_four(tmp / "four.png"), "drawn, black on white PNG"),
-                  (light_on_clear(tmp / "three.png"), "light ink on a transparent layer")]
-        fig = Figure(figsize=(9, 4.6))
-        for i, (path, title) in enumerate(inputs):
-            ax = fig.add_subplot(2, 3, i + 1)
-            shown = Image.open(path).convert("RGBA")  # transparency shown over grey
-            ax.imshow(Image.alpha_composite(Image.new("RGBA", shown.size, "grey"), shown))
-            ax.set_title(title, fontsize=9)
-            ax.axis("off")
-            ax = fig.add_subplot(2, 3, i + 4)
-            ax.imshow(prepare_image(path).image, cmap="gray", vmin=0, vmax=255)
-            ax.set_title("prepared: 28x28, what the model sees", fontsize=9)
-            ax.axis("off")
-        fig.savefig(ROOT / "docs" / "preparation.png", dpi=80, bbox_inches="tight")
+        photo = shutil.copy(make_photos(Path(tmp), 1, seed=4)[0], EXAMPLES / "photo.jpg")
+    inputs = [(Path(photo), "photo (synthetic), 640x480 JPEG"),
+              (drawn_four(EXAMPLES / "four.png"), "drawn, black on white PNG"),
+              (light_on_clear(EXAMPLES / "three.png"), "light ink on a transparent layer")]
+    fig = Figure(figsize=(9, 4.6))
+    for i, (path, title) in enumerate(inputs):
+        ax = fig.add_subplot(2, 3, i + 1)
+        shown = Image.open(path).convert("RGBA")  # transparency shown over grey
+        ax.imshow(Image.alpha_composite(Image.new("RGBA", shown.size, "grey"), shown))
+        ax.set_title(title, fontsize=9)
+        ax.axis("off")
+        ax = fig.add_subplot(2, 3, i + 4)
+        ax.imshow(prepare_image(path).image, cmap="gray", vmin=0, vmax=255)
+        ax.set_title("prepared: 28x28, what the model sees", fontsize=9)
+        ax.axis("off")
+    fig.savefig(ROOT / "docs" / "preparation.png", dpi=80, bbox_inches="tight")
 
 
 if __name__ == "__main__":
