@@ -68,7 +68,7 @@ def run_experiment(cfg: Config, job: JobInfo, extra_trackers: list[Tracker] = ()
                             {"device": str(device), "num_threads": threads})
     probe = data.norm.apply(data.val.images[:PROBE_IMAGES])
     try:
-        trackers.log_start(summary, probe)
+        trackers.log_start(summary, probe, run.state.rows)
         best = run.train_and_test(trackers, summary, probe)
     except BaseException as error:
         status = "interrupted" if isinstance(error, KeyboardInterrupt) else "failed"

@@ -11,7 +11,7 @@ from typing import Any, List
 
 from hydra.core.config_store import ConfigStore
 
-from mnist_lab.sweep import share_cores_evenly, write_summary
+from mnist_lab.sweep import finish_sweep, share_cores_evenly
 
 log = logging.getLogger(__name__)
 
@@ -53,4 +53,4 @@ if OptunaSweeper is not None:
             try:
                 return super().sweep(arguments)
             finally:
-                write_summary(sweep_dir)
+                finish_sweep(sweep_dir)
