@@ -9,8 +9,8 @@ A thin adapter: composed config → typed settings → train → objective (the 
 validation error, which a sweeper minimises). The work lives in ``mnist_lab``.
 """
 
-import os
 import sys
+from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
@@ -21,7 +21,7 @@ from mnist_lab.config import to_settings  # registers the schemas and resolvers
 from mnist_lab.errors import UserError
 from mnist_lab.job import JobInfo, discard_refused_run, record_failure
 from mnist_lab.runlock import RunDirBusy
-from mnist_lab.sweep import SWEEP_START_ENV, write_summary
+from mnist_lab.sweep import sweep_group, write_summary
 
 
 def job_info(cfg: DictConfig) -> JobInfo:
@@ -34,8 +34,8 @@ def job_info(cfg: DictConfig) -> JobInfo:
         overrides=list(hc.overrides.task),
         multirun=multirun,
         job_num=hc.job.num if multirun else None,
-        sweep_name=hc.runtime.choices.get("sweep") or "sweep",
-        sweep_start=os.environ.get(SWEEP_START_ENV),
+        group=sweep_group(Path(hc.runtime.cwd, hc.sweep.dir),
+                          hc.runtime.choices.get("sweep") or "sweep") if multirun else None,
         config=OmegaConf.to_container(cfg, resolve=True),
     )
 

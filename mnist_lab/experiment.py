@@ -88,7 +88,7 @@ def _train_tracked(run: Run, trackers: Trackers, summary: dict[str, Any], job: J
     """Train and test with the trackers told of the start, the end or the failure."""
     probe = run.data.norm.apply(run.data.val.images[:PROBE_IMAGES])
     try:
-        trackers.log_start(summary, probe)
+        trackers.log_start(summary, probe, run.state.rows)
         best = train_and_test(run, trackers, summary, probe)
     except BaseException as error:
         status = "interrupted" if isinstance(error, KeyboardInterrupt) else "failed"

@@ -27,8 +27,8 @@ class JobInfo:
         launch_dir: where the command was launched; relative paths start there.
         overrides: the task overrides of this job (``hydra.overrides.task``).
         multirun: part of a sweep (``-m``). job_num: its position in the sweep.
-        sweep_name: the ``+sweep=`` preset, or "sweep" for an ad-hoc one.
-        sweep_start: when the sweep started (``YYYY-mm-dd_HH-MM-SS``).
+        group: the sweep's W&B group (:func:`mnist_lab.sweep.sweep_group`); None
+            for a single run.
         config: the composed config, resolved, as plain containers.
     """
 
@@ -37,8 +37,7 @@ class JobInfo:
     overrides: list[str] = field(default_factory=list)
     multirun: bool = False
     job_num: int | None = None
-    sweep_name: str | None = None
-    sweep_start: str | None = None
+    group: str | None = None
     config: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -51,11 +50,6 @@ class JobInfo:
         kept = [o for o in self.overrides if not o.lstrip("+~").startswith(NAME_EXCLUDES)]
         label = ",".join(kept) or "defaults"
         return f"{self.job_num}-{label}" if self.multirun else label
-
-    @property
-    def group(self) -> str | None:
-        """The sweep's name and start time in a multirun (``depth-2026-11-29_10-15-02``)."""
-        return f"{self.sweep_name}-{self.sweep_start}" if self.multirun else None
 
 
 def now() -> str:

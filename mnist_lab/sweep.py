@@ -12,13 +12,18 @@ used by the thin plugins in ``hydra_plugins/mnist_lab_sweepers``:
   continue from their checkpoint (see :mod:`mnist_lab.resume`).
 - **Cores.** Jobs that run at once on one machine share its cores
   (:func:`thread_shares`, handed to each job as ``MNIST_LAB_NUM_THREADS``).
-- **W&B group.** The sweep's start time, the same in every job.
+- **W&B group.** ``<preset>-<first start time>``, fixed in ``sweep.json`` in the
+  sweep directory at the sweep's first start (:func:`sweep_group`): the same for
+  every job, on any host, and for every later invocation into that directory.
 """
 
 from __future__ import annotations
 
 import fcntl
+import json
+import logging
 import os
+import socket
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -31,11 +36,13 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from .compare import find_runs, plot_runs, render, report, runs_table
+from .errors import UserError
 from .job import same_overrides
 from .record import RunRecord, replace_atomically
 from .runtime import THREADS_ENV, usable_cores
 
-SWEEP_START_ENV = "MNIST_LAB_SWEEP_START"
+log = logging.getLogger(__name__)
+SWEEP_RECORD = "sweep.json"
 SUMMARY_MD, SUMMARY_CSV = "sweep_summary.md", "sweep_summary.csv"
 SUMMARY_PLOT = "sweep_val_error.png"
 
@@ -75,6 +82,52 @@ def write_summary(sweep_dir: str | Path) -> Path | None:
         replace_atomically(sweep_dir / SUMMARY_CSV, lambda tmp: tmp.write_text(table))
         plot_runs(runs, sweep_dir / SUMMARY_PLOT)
     return sweep_dir / SUMMARY_MD
+
+
+def finish_sweep(sweep_dir: Path) -> None:
+    """At the end of a sweep (also with failed jobs): its summary, and where its record is."""
+    summary = write_summary(sweep_dir)
+    log.info("Sweep record: %s; summary: %s", sweep_dir, summary or "none (no job ran)")
+
+
+def sweep_group(sweep_dir: str | Path, preset: str) -> str:
+    """The sweep's W&B group, ``<preset>-<start time>`` (``depth-2026-11-29_10-15-02``).
+
+    Kept in ``<sweep dir>/sweep.json``, written once at the sweep's first start
+    and read by every later invocation into that directory and by every job, on
+    any host (a cluster's sweep directory may be on NFS, shared by many hosts).
+
+    Raises:
+        UserError: ``sweep.json`` exists but cannot be read.
+    """
+    path = Path(sweep_dir) / SWEEP_RECORD
+    if not path.is_file():
+        started = datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
+        _create_once(path, json.dumps({"sweep": preset, "started_at": started,
+                                       "wandb_group": f"{preset}-{started}"}, indent=2) + "\n")
+    try:
+        return json.loads(path.read_text())["wandb_group"]
+    except (ValueError, KeyError) as error:
+        raise UserError(f"The sweep record '{path}' cannot be read ({error!r}). Delete it "
+                        "to give the sweep's later W&B runs a new group.") from None
+
+
+def _create_once(path: Path, text: str) -> None:
+    """Write ``path`` unless it exists; of several writers at once, the first wins.
+
+    The text is written under a temporary name, then hard-linked into place:
+    the link fails if the file exists, atomically, also on NFS, and no reader
+    ever sees half a file.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{socket.gethostname()}-{os.getpid()}")
+    tmp.write_text(text)
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        pass  # another invocation or job was first
+    finally:
+        tmp.unlink()
 
 
 def is_done(job_dir: Path, overrides: Sequence[str]) -> bool:
@@ -168,11 +221,11 @@ def failure_message(sweep_dir: Path, failed: list[tuple[int, JobReturn]], total:
 
 
 class SweepCallback(Callback):
-    """Hydra callback (``hydra.callbacks.sweep``): start time and summaries."""
+    """Hydra callback (``hydra.callbacks.sweep``): the sweep's W&B group, summaries."""
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        """Record the sweep's start time in the environment the jobs inherit."""
-        os.environ.setdefault(SWEEP_START_ENV, datetime.now().strftime("%Y-%m-%d_%H-%M-%S"))
+        """Fix the sweep's W&B group at its first start (kept on later invocations)."""
+        sweep_group(config.hydra.sweep.dir, config.hydra.runtime.choices.get("sweep") or "sweep")
 
     def on_job_end(self, config: DictConfig, job_return: JobReturn, **kwargs: Any) -> None:
         """After each job of a sweep (in the job's process): refresh the summary."""

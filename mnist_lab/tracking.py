@@ -59,10 +59,12 @@ class Tracker:
 
     required = False  # a required tracker's failure stops the run
 
-    def log_start(self, summary: dict[str, Any], probe: torch.Tensor) -> None:
+    def log_start(self, summary: dict[str, Any], probe: torch.Tensor,
+                  rows: list[dict[str, float]]) -> None:
         """The run starts (or resumes); ``summary`` has ``status: running``.
 
         ``probe``: float32 (K, C, H, W) fixed, normalised validation images.
+        ``rows``: the metrics rows restored from the checkpoint ([] for a new run).
         """
 
     def log_evaluation(self, row: dict[str, float], images_per_s: float,
@@ -106,8 +108,9 @@ class Trackers(Tracker):
         except Exception:
             pass
 
-    def log_start(self, summary: dict[str, Any], probe: torch.Tensor) -> None:
-        self._each("log_start", summary, probe)
+    def log_start(self, summary: dict[str, Any], probe: torch.Tensor,
+                  rows: list[dict[str, float]]) -> None:
+        self._each("log_start", summary, probe, rows)
 
     def log_evaluation(self, row: dict[str, float], images_per_s: float,
                        model: nn.Module) -> None:
@@ -131,7 +134,8 @@ class LocalTracker(Tracker):
     def __init__(self, record: RunRecord) -> None:
         self.record = record
 
-    def log_start(self, summary: dict[str, Any], probe: torch.Tensor) -> None:
+    def log_start(self, summary: dict[str, Any], probe: torch.Tensor,
+                  rows: list[dict[str, float]]) -> None:
         self.record.write_summary(summary)
 
     def log_evaluation(self, row: dict[str, float], images_per_s: float,

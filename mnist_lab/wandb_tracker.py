@@ -3,17 +3,19 @@
 Mode (``logger.mode``, default ``${oc.env:WANDB_MODE,auto}``):
 
 - ``auto``: online when the user is logged in (``WANDB_API_KEY``, or a key saved
-  by ``wandb login``), offline otherwise; the offline run's folder is printed
-  with the ``wandb sync`` command that uploads it.
+  by ``wandb login``), offline otherwise.
 - ``online``: without credentials the run fails before training, with how to
   log in. A server not reached within ``logger.init_timeout`` seconds: the run
   goes on offline, and says so.
 - ``offline`` / ``disabled``: as wandb defines them.
 
-Nothing here ever prompts: wandb prompts only on a terminal, and this module
-decides the mode before ``wandb.init``. A W&B failure during the run never stops
-training (see :class:`~mnist_lab.tracking.Trackers`). The W&B run id is kept in
-the run directory, so a resumed run continues the same W&B run.
+Nothing here ever prompts (the mode is decided before ``wandb.init``), and
+wandb's console output is off: the run logs the online run's URL, or the
+offline folder and its ``wandb sync`` command (at the start and the end). A W&B
+failure never stops training (see :class:`~mnist_lab.tracking.Trackers`). A
+resumed run continues the same W&B run (its id is kept in the run directory),
+and the steps it holds are asked of W&B, never of a record written before W&B
+had them on disk.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import logging
 import os
 import secrets
 import string
+from collections.abc import Container
 from typing import Any
 
 import numpy as np
@@ -104,7 +107,8 @@ class WandbTracker(Tracker):
         self.job = job
         self.mode = resolve_mode(cfg.mode)
         self.record = RunRecord(job.run_dir)
-        self.last_step = -1  # the last step logged to this W&B run, over all sessions
+        self.held_steps: Container[int] = ()  # steps whose metrics this W&B run holds
+        self.sync_hint = ""  # an offline run's folder and how to upload it
         self.run: Any = None
         self.evaluations = 0
         self.probe: torch.Tensor | None = None
@@ -120,18 +124,23 @@ class WandbTracker(Tracker):
             job_type="train", tags=list(self.cfg.tags), notes=self.cfg.notes,
             config=config, dir=str(self.record.wandb_dir),
             id=run_id, resume="allow", mode=mode, reinit="create_new",
-            settings=wandb.Settings(init_timeout=self.cfg.init_timeout, console="off"),
+            settings=wandb.Settings(init_timeout=self.cfg.init_timeout, console="off",
+                                    silent=True),
         )
 
-    def log_start(self, summary: dict[str, Any], probe: torch.Tensor) -> None:
-        """Start (or resume) the W&B run; the id is kept in the run directory."""
+    def log_start(self, summary: dict[str, Any], probe: torch.Tensor,
+                  rows: list[dict[str, float]]) -> None:
+        """Start (or resume) the W&B run; log the restored ``rows`` it lacks, in step order.
+
+        ``rows``: ``metrics.csv`` up to the checkpoint. So W&B holds every row
+        once, whatever killed an earlier session.
+        """
         import wandb
 
-        state = self.record.read_tracker_state()
-        resuming = "wandb_run_id" in state
-        run_id = state.get("wandb_run_id") or new_run_id()
-        self.last_step = state.get("wandb_last_step", -1)
-        self.record.write_tracker_state({"wandb_run_id": run_id, "wandb_last_step": self.last_step})
+        run_id = self.record.read_tracker_state().get("wandb_run_id")
+        resuming = run_id is not None
+        run_id = run_id or new_run_id()
+        self.record.write_tracker_state({"wandb_run_id": run_id})
         self.probe = probe[:PROBE_SHOWN]
         try:
             self.run = self._init(self.mode, run_id, summary["config"], resuming)
@@ -144,29 +153,48 @@ class WandbTracker(Tracker):
             wandb.teardown()  # the failed online attempt still holds the run id
             self.run = self._init("offline", run_id, summary["config"], resuming)
         self.run.define_metric("val/error", summary="min")
+        self.held_steps = self._held_steps()
+        for row in rows:
+            if int(row["step"]) not in self.held_steps:
+                self._log_row(row, {})
         if self.mode == "offline":
             folder = os.path.dirname(self.run.dir)  # run.dir is <folder>/files
-            log.info("W&B run is offline in %s; upload it with: wandb sync %s", folder, folder)
+            self.sync_hint = f"W&B run is offline in {folder}; upload it with: wandb sync {folder}"
+            log.info("%s", self.sync_hint)
+        elif self.mode == "online":
+            log.info("W&B run: %s", self.run.url)
+
+    def _held_steps(self) -> Container[int]:
+        """The steps whose metrics rows this W&B run holds, over all its sessions.
+
+        Online: the server's view, every step below the run's next step (W&B's
+        steps only increase). Otherwise: its ``.wandb`` files' ``val/error`` rows.
+        """
+        if self.mode == "online":
+            return range(self.run.step)
+        from .wandb_files import logged_steps
+
+        return logged_steps(self.record.wandb_dir, self.run.id, "val/error")
 
     def log_evaluation(self, row: dict[str, float], images_per_s: float,
                        model: nn.Module) -> None:
         """The metrics row at the training step; every few evaluations the images.
 
-        A resumed run recomputes the rows after its checkpoint; those already in
-        W&B are not logged twice, so W&B's steps keep increasing.
+        A resumed run recomputes the rows after its checkpoint; those W&B already
+        holds are not logged twice, so W&B's steps keep increasing.
         """
-        step = int(row["step"])
-        if step <= self.last_step:
+        if int(row["step"]) in self.held_steps:
             return
-        data = {k: v for k, v in row.items() if k != "step"}
-        data["train/images_per_s"] = images_per_s
+        data: dict[str, Any] = {"train/images_per_s": images_per_s}
         every = self.cfg.log_images_every
         if every and self.evaluations % every == 0 and hasattr(model, "feature_maps"):
             data.update(self._images(model))
         self.evaluations += 1
-        self.run.log(data, step=step)
-        self.last_step = step
-        self.record.write_tracker_state({"wandb_run_id": self.run.id, "wandb_last_step": step})
+        self._log_row(row, data)
+
+    def _log_row(self, row: dict[str, float], extra: dict[str, Any]) -> None:
+        data = {k: v for k, v in row.items() if k != "step"}
+        self.run.log({**data, **extra}, step=int(row["step"]))
 
     def _images(self, model: nn.Module) -> dict[str, Any]:
         """Feature maps of each conv layer (rows: probe images) and conv1's filters, uint8.
@@ -235,3 +263,5 @@ class WandbTracker(Tracker):
             self.run.finish(exit_code=exit_code)
             self.run = None
         wandb.teardown()
+        if self.sync_hint:
+            log.info("%s", self.sync_hint)

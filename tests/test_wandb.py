@@ -1,6 +1,7 @@
 """W&B tracking, read back from the real offline run files (no mocks)."""
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -10,8 +11,8 @@ import pytest
 from omegaconf import OmegaConf
 from PIL import Image
 
-import wandb_file as wf
 from conftest import FAST, REPO, compose_config, run_training
+from mnist_lab import wandb_files as wf
 from mnist_lab.errors import UserError
 from mnist_lab.record import RunRecord
 from mnist_lab.tracking import Tracker
@@ -150,3 +151,87 @@ def test_multirun_gives_one_wandb_run_per_job_in_one_group(tmp_path):
     for job, run in zip((0, 1), runs):
         rows = RunRecord(sweep / str(job)).read_metrics()
         assert wf.history_values(run, "val/error") == [(r["step"], r["val/error"]) for r in rows]
+
+
+TINY = ["trainer.max_steps=20", "trainer.eval_every=10", "optimizer.lr=0.05",
+        "trainer.progress=false"]
+
+
+def offline_env(home):
+    """Offline W&B without credentials, its console output as a user would see it."""
+    env = {**env_without_credentials(home), "WANDB_MODE": "offline"}
+    del env["WANDB_SILENT"]
+    return env
+
+
+def run_py(args, cwd, env):
+    return subprocess.run([sys.executable, str(REPO / "run.py"), *args], capture_output=True,
+                          text=True, timeout=300, env=env, cwd=cwd)
+
+
+def start_py(args, cwd, env):
+    return subprocess.Popen([sys.executable, str(REPO / "run.py"), *args], env=env, cwd=cwd,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def wait_for_rows(proc, run_dir, rows):
+    """Until ``metrics.csv`` in ``run_dir`` has ``rows`` rows, or the process ends."""
+    path = run_dir / "metrics.csv"
+    while proc.poll() is None and not (path.is_file() and path.read_text().count("\n") > rows):
+        time.sleep(0.02)
+
+
+def wandb_noise(output):
+    """wandb's own console lines, but for its sync hint."""
+    return [line for line in output.splitlines()
+            if line.startswith("wandb:") and "wandb sync" not in line]
+
+
+@pytest.mark.slow
+def test_run_killed_then_resumed_has_every_metrics_row_in_wandb_once(tmp_path):
+    run_dir, env = tmp_path / "r", offline_env(tmp_path)
+    first = start_py(["logger=wandb", "trainer.max_steps=400", "trainer.eval_every=20",
+                      "trainer.checkpoint_every=60", "optimizer.lr=0.05",
+                      "trainer.progress=false", f"hydra.run.dir={run_dir}"], tmp_path, env)
+    wait_for_rows(first, run_dir, 7)
+    first.send_signal(signal.SIGKILL)
+    assert first.wait(timeout=60) == -signal.SIGKILL, "the run ended before it was killed"
+    resumed = run_py(["logger=wandb", f"trainer.resume={run_dir}"], tmp_path, env)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    rows = RunRecord(run_dir).read_metrics()
+    assert [r["step"] for r in rows] == list(range(20, 401, 20))
+    run = wandb_run(run_dir)
+    assert wf.history_values(run, "val/error") == [(r["step"], r["val/error"]) for r in rows]
+    assert RunRecord(run_dir).read_tracker_state() == {"wandb_run_id": run.run_id}
+    assert wandb_noise(resumed.stdout + resumed.stderr) == []
+
+
+@pytest.mark.slow
+def test_resumed_sweep_keeps_its_wandb_group(tmp_path):
+    sweep, env = tmp_path / "sweep", offline_env(tmp_path)
+    command = ["-m", "trainer.max_steps=20,400", "logger=wandb", "trainer.eval_every=10",
+               "optimizer.lr=0.05", "trainer.progress=false", f"hydra.sweep.dir={sweep}"]
+    first = start_py(command, tmp_path, env)
+    wait_for_rows(first, sweep / "1", 1)
+    first.send_signal(signal.SIGINT)  # Ctrl-C during job 1: it keeps a checkpoint
+    assert first.wait(timeout=120) == 130
+    again = run_py(command, tmp_path, env)  # job 0 is skipped, job 1 resumes
+    assert again.returncode == 0, again.stderr[-3000:]
+    sessions = [wf.read_run(f) for job in (0, 1) for f in wandb_run(sweep / str(job)).paths]
+    assert len(sessions) == 3 and sessions[2].resumed
+    groups = [s.group for s in sessions]
+    assert groups == [groups[0]] * 3 and groups[0].startswith("sweep-20")
+
+
+@pytest.mark.slow
+def test_sweep_output_keeps_only_wandb_sync_hints_and_names_its_summary(tmp_path):
+    sweep = tmp_path / "sweep"
+    result = run_py(["-m", "seed=0,1", "logger=wandb", *TINY, f"hydra.sweep.dir={sweep}"],
+                    tmp_path, offline_env(tmp_path))
+    assert result.returncode == 0, result.stderr[-3000:]
+    output = result.stdout + result.stderr
+    assert wandb_noise(output) == []
+    for job in (0, 1):  # the sync hint at the start and at the end of each job
+        (folder,) = (sweep / str(job) / "wandb").glob("offline-run-*")
+        assert output.count(f"upload it with: wandb sync {folder}") == 2
+    assert str(sweep / "sweep_summary.md") in output

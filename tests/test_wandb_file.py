@@ -1,4 +1,4 @@
-"""Tests for tests/wandb_file.py against runs really written by wandb (offline mode)."""
+"""Tests for mnist_lab/wandb_files.py against runs really written by wandb (offline mode)."""
 
 from __future__ import annotations
 
@@ -9,10 +9,7 @@ import numpy as np
 import pytest
 import wandb
 
-try:
-    import wandb_file as wf
-except ModuleNotFoundError:  # tests/ imported as a package
-    from tests import wandb_file as wf
+from mnist_lab import wandb_files as wf
 
 
 @pytest.fixture
@@ -197,3 +194,22 @@ def test_large_records_corruption_and_truncation(wb):
     cut.write_bytes(b"not a wandb file")
     with pytest.raises(wf.WandbFileError):
         wf.read_records(cut)
+
+
+def test_lenient_reading_ends_at_a_damaged_tail(wb):
+    run = wandb.init(mode="offline", dir=wb, project="p")
+    for step in range(5):
+        run.log({"val/error": 0.1 * step, "text": "x" * 20_000}, step=step)
+    finish(run)
+    path = run_folder(run) / f"run-{run.id}.wandb"
+    data = path.read_bytes()
+    assert wf.logged_steps(wb, run.id, "val/error") == {0, 1, 2, 3, 4}
+    half = len(data) // 2
+    path.write_bytes(data[:half] + (bytes(range(1, 256)) * len(data))[: len(data) - half])
+    with pytest.raises(wf.WandbFileError):
+        wf.read_records(path)
+    held = wf.logged_steps(wb, run.id, "val/error")  # what precedes the damage
+    assert held == set(range(len(held))) and 0 < len(held) < 5
+    path.write_bytes(data[:5])  # killed before the header was whole
+    assert wf.read_records(path, strict=False) == []
+    assert wf.logged_steps(wb, run.id, "val/error") == set()

@@ -12,8 +12,8 @@ from hydra.core.utils import JobStatus
 from hydra.errors import HydraException
 from omegaconf import OmegaConf
 
-from mnist_lab.sweep import (SweepFailed, contiguous, failure_message, pending_jobs,
-                             with_thread_shares, write_summary)
+from mnist_lab.sweep import (SweepFailed, contiguous, failure_message, finish_sweep,
+                             pending_jobs, with_thread_shares)
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +62,7 @@ class GridSweeper(BasicSweeper):
             self.validate_batch_is_legal(batch)
             for position, ret in zip(positions, self.launcher.launch(batch, initial_job_idx=start)):
                 results.append((position, ret))
-        write_summary(sweep_dir)
+        finish_sweep(sweep_dir)
         failed = [(p, r) for p, r in results if r.status == JobStatus.FAILED]
         if failed:
             raise SweepFailed(failure_message(sweep_dir, failed, len(jobs)))

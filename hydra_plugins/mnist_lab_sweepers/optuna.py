@@ -12,7 +12,7 @@ from typing import Any, List
 from hydra.core.config_store import ConfigStore
 from hydra.utils import instantiate
 
-from mnist_lab.sweep import share_cores_evenly, write_summary
+from mnist_lab.sweep import finish_sweep, share_cores_evenly
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +82,7 @@ if OptunaSweeper is not None:
             try:
                 return super().sweep(arguments)
             finally:
-                write_summary(sweep_dir)
+                finish_sweep(sweep_dir)
 
         def _reseed_for_continuation(self, n_trials: int) -> None:
             sampler_conf = self.sweeper.config.hydra.sweeper.sampler

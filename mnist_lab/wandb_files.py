@@ -1,4 +1,7 @@
-"""Read back what wandb 0.31 wrote for a run (``run-<id>.wandb``), for tests.
+"""Read back what wandb 0.31 wrote for a run (``run-<id>.wandb``); wandb ships no reader.
+
+Used to learn which steps a resumed offline run already holds (see
+:class:`~mnist_lab.wandb_tracker.WandbTracker`), and by the tests.
 
 Format (checked on wandb 0.31.0 files and wandb-core's writer ``core/pkg/leveldb``):
 header ``b":W&B"`` + 0xBEE1 (uint16 LE) + version 0, then LevelDB log framing in
@@ -75,11 +78,20 @@ class WandbRun:
         return next((h for h in hits if h.exists()), None)
 
 
-def read_records(path: str | Path) -> list[wandb_internal_pb2.Record]:
-    """Parse all records of a ``.wandb`` file, checking header, framing and crc.  A record
-    cut off at the end (run still writing, or killed) is dropped; else ``WandbFileError``."""
+def read_records(path: str | Path, strict: bool = True) -> list[wandb_internal_pb2.Record]:
+    """Parse all records of a ``.wandb`` file, checking header, framing and crc.
+
+    A record cut off at the end (run still writing, or killed) is dropped.
+
+    Raises:
+        WandbFileError: a bad header or a bad chunk, with ``strict``. Without it
+            the records before the damage are returned: a killed session's
+            garbled tail counts as not written.
+    """
     data = Path(path).read_bytes()
     if data[:7] != HEADER:
+        if not strict:
+            return []
         raise WandbFileError(f"{path}: bad header {data[:7]!r}")
     records, parts, off = [], None, len(HEADER)
     while off + 7 <= len(data):
@@ -89,10 +101,12 @@ def read_records(path: str | Path) -> list[wandb_internal_pb2.Record]:
             continue
         crc, length, kind = struct.unpack_from("<IHB", data, off)
         payload, end = data[off + 7:off + 7 + length], off + 7 + length
-        if end > len(data):
+        if end > len(data) and length <= room - 7:  # cut off; a chunk past its block is damage
             break
         bad_type = not FULL <= kind <= LAST or (kind in (FULL, FIRST)) != (parts is None)
         if length > room - 7 or zlib.crc32(bytes([kind]) + payload) != crc or bad_type:
+            if not strict:
+                break
             raise WandbFileError(f"{path}: bad chunk (crc, length or type {kind}) at offset {off}")
         parts = (parts or []) + [payload]
         if kind in (FULL, LAST):
@@ -130,12 +144,16 @@ def _apply(d: dict, updates: Iterable[Any], removes: Iterable[Any] = ()) -> None
         _set(d, item, remove=True)
 
 
-def read_runs(paths: Iterable[str | Path]) -> WandbRun:
-    """Merge the ``.wandb`` files of one run's sessions, oldest first (module doc)."""
+def read_runs(paths: Iterable[str | Path], strict: bool = True) -> WandbRun:
+    """Merge the ``.wandb`` files of one run's sessions, oldest first (module doc).
+
+    Raises:
+        WandbFileError: a damaged file, with ``strict`` (see :func:`read_records`).
+    """
     run = WandbRun(paths=[Path(p) for p in paths])
     for path in run.paths:
         run.exit_code = None  # only the last session's exit record counts
-        for rec in read_records(path):
+        for rec in read_records(path, strict):
             kind = rec.WhichOneof("record_type")
             if kind == "run":
                 r = rec.run
@@ -197,3 +215,13 @@ def find_run_files(wandb_dir: str | Path, run_id: str) -> list[Path]:
 def history_values(run: WandbRun, key: str) -> list[tuple[int, Any]]:
     """``(step, value)`` for every history row that has ``key``, in logged order."""
     return [(row["_step"], row[key]) for row in run.history if key in row]
+
+
+def logged_steps(wandb_dir: str | Path, run_id: str, key: str) -> set[int]:
+    """The steps of the history rows holding ``key``, over every session of a run.
+
+    Only what is on disk counts: the unwritten or damaged tail of a killed
+    session's file is not there.
+    """
+    run = read_runs(find_run_files(wandb_dir, run_id), strict=False)
+    return {step for step, _ in history_values(run, key)}
