@@ -3,12 +3,17 @@
 The package is split by concern (see README.md, "Layout"):
 
 - ``config``, ``validation``, ``errors``: schemas for Hydra, value checks, user errors
-- ``data``, ``augment``: MNIST as tensors on the device; batched, seeded augmentation
+- ``data``, ``integrity``, ``augment``: MNIST as tensors on the device; checks of the
+  raw files; batched, seeded augmentation
 - ``model``, ``optim``: the ConvNet family; SGD and learning-rate schedules
-- ``experiment``, ``train``, ``resume``: one run end to end; the loop; continuing a run
-- ``runtime``, ``job``, ``provenance``: device and threads; the Hydra job; versions
-- ``record``, ``snapshots``: the run directory (the only module that knows its files)
-- ``evaluate``, ``tracking``, ``wandb_tracker``, ``plots``: evaluation, trackers, figures
+- ``experiment``, ``run_parts``, ``train``, ``resume``: one run end to end; its parts
+  and checkpoints; the loop; continuing a run
+- ``runtime``, ``job``, ``provenance``: device, threads, determinism; the Hydra job;
+  versions
+- ``record``, ``runlock``, ``snapshots``: the run directory; its lock and heartbeat;
+  the conv-weight history
+- ``evaluate``, ``tracking``, ``wandb_tracker``, ``wandb_files``, ``plots``:
+  evaluation, trackers, W&B's run files, figures
 - ``compare``, ``sweep``: run tables and sweep summaries; sweep plumbing
 - ``prepare``, ``predict``: recognising people's own images
 

@@ -15,7 +15,8 @@ from .record import RunRecord
 
 
 NAME_EXCLUDES = ("logger", "hydra", "sweep", "trainer.progress", "trainer.device",
-                 "trainer.num_threads", "trainer.resume", "data.root", "data.download")
+                 "trainer.num_threads", "trainer.resume", "trainer.heartbeat_s", "data.root",
+                 "data.download")
 
 
 @dataclass(frozen=True)
