@@ -21,7 +21,7 @@ from mnist_lab.config import to_settings  # registers the schemas and resolvers
 from mnist_lab.errors import UserError
 from mnist_lab.job import JobInfo, discard_refused_run, record_failure
 from mnist_lab.runlock import RunDirBusy
-from mnist_lab.sweep import sweep_group, write_summary
+from mnist_lab.sweeps.summary import sweep_group, write_summary
 
 
 def job_info(cfg: DictConfig) -> JobInfo:

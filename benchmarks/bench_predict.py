@@ -3,7 +3,7 @@
     python benchmarks/bench_predict.py RUN_DIR [--images 400] [--workers 2] [--repeat 3]
 
 Writes realistic 640x480 JPEG photos of MNIST test digits (see bench_prepare.py)
-into a temp dir, then times ``mnist_lab.predict.predict`` on them with the run's
+into a temp dir, then times ``mnist_lab.recognise.predict.predict`` on them with the run's
 model (as ``python -m mnist_lab.predict`` does, without printing), and prints
 images/s (best of ``--repeat`` passes) and the accuracy on those photos.
 """
@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_prepare import make_photos  # noqa: E402
 
 from mnist_lab.evaluate import load_model  # noqa: E402
-from mnist_lab.predict import predict  # noqa: E402
+from mnist_lab.recognise.predict import predict  # noqa: E402
 
 
 def _labels(n: int) -> np.ndarray:

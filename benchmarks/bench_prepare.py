@@ -5,7 +5,7 @@
 Makes realistic photos in a temp dir: an MNIST test digit (from $MNIST_LAB_DATA, default
 ./data; a drawn ring if that is missing) scaled up to 180..330 px, dark ink
 on light paper, placed off-centre, a 25..45 % lighting gradient, sensor noise, JPEG
-quality 85. Prints images/s and ms per image for `mnist_lab.prepare.prepare_image`.
+quality 85. Prints images/s and ms per image for `mnist_lab.recognise.prepare.prepare_image`.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from mnist_lab.prepare import prepare_image  # noqa: E402
+from mnist_lab.recognise.prepare import prepare_image  # noqa: E402
 
 
 def _digits(n: int) -> np.ndarray:

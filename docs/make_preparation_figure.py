@@ -22,7 +22,7 @@ EXAMPLES = ROOT / "docs" / "examples"
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from bench_prepare import make_photos  # noqa: E402
 
-from mnist_lab.prepare import prepare_image  # noqa: E402
+from mnist_lab.recognise.prepare import prepare_image  # noqa: E402
 
 
 def drawn_four(path: Path) -> Path:

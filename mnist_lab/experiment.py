@@ -27,7 +27,8 @@ from .resume import check_start, describe, resumed_settings
 from .run_parts import Run, loop_settings
 from .runlock import RunLock
 from .runtime import configure_threads, deterministic_algorithms, resolve_device
-from .tracking import LocalTracker, RunEnd, Tracker, Trackers, make_trackers
+from .tracking.base import RunEnd, Tracker, Trackers
+from .tracking.local import LocalTracker
 from .train import LoopState, fit
 
 log = logging.getLogger(__name__)
@@ -99,6 +100,22 @@ def _train_tracked(run: Run, trackers: Trackers, summary: dict[str, Any], job: J
         raise
     trackers.close(0)
     return best
+
+
+def make_trackers(logger: Any, job: JobInfo) -> list[Tracker]:
+    """The optional trackers chosen by ``logger`` (the local record is always on).
+
+    Args:
+        logger: the ``logger`` settings (``NoLoggerConfig`` or ``WandbLoggerConfig``).
+
+    Raises:
+        UserError: W&B asked for online without credentials (checked before training).
+    """
+    if getattr(logger, "name", "none") == "wandb":
+        from .tracking.wandb_tracker import WandbTracker
+
+        return [WandbTracker(logger, job)]
+    return []
 
 
 def start_summary(job: JobInfo, cfg: Config, resumed: bool, previous: dict[str, Any],

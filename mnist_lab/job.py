@@ -28,7 +28,7 @@ class JobInfo:
         launch_dir: where the command was launched; relative paths start there.
         overrides: the task overrides of this job (``hydra.overrides.task``).
         multirun: part of a sweep (``-m``). job_num: its position in the sweep.
-        group: the sweep's W&B group (:func:`mnist_lab.sweep.sweep_group`); None
+        group: the sweep's W&B group (:func:`mnist_lab.sweeps.summary.sweep_group`); None
             for a single run.
         config: the composed config, resolved, as plain containers.
     """

@@ -69,7 +69,7 @@ def default_num_threads() -> int:
 
     In a sweep of mnist_lab's sweepers: the share they computed for this job
     (``MNIST_LAB_NUM_THREADS``: the cores divided by the jobs running at once,
-    see :func:`mnist_lab.sweep.thread_shares`). Otherwise the cores this process
+    see :func:`mnist_lab.sweeps.plumbing.thread_shares`). Otherwise the cores this process
     may use (its affinity mask, e.g. a SLURM allocation), and no more than
     ``OMP_NUM_THREADS`` where set. Measured here: two processes of two threads
     each on two cores ran up to 6x slower than one thread each.

@@ -32,7 +32,7 @@ from .augment import Augmenter
 from .data import MNISTData, batches, steps_per_epoch
 from .evaluate import evaluate
 from .snapshots import WeightsHistory
-from .tracking import Tracker
+from .tracking.base import Tracker
 
 log = logging.getLogger(__name__)
 

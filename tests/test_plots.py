@@ -14,7 +14,7 @@ from mnist_lab.config import WandbLoggerConfig
 from mnist_lab.job import JobInfo
 from mnist_lab.model import ConvNet
 from mnist_lab.snapshots import WeightsHistory
-from mnist_lab.wandb_tracker import WandbTracker
+from mnist_lab.tracking.wandb_tracker import WandbTracker
 
 
 def rows_from_errors(errors):

@@ -10,7 +10,8 @@ from PIL import Image
 
 from conftest import run_training
 from mnist_lab.evaluate import load_model
-from mnist_lab.predict import classify, main, predict
+from mnist_lab.predict import main
+from mnist_lab.recognise.predict import classify, predict
 from user_images import load_mnist_test, make_user_style_files
 
 FORMATS = ("png", "jpg", "rgba", "p", "i16")

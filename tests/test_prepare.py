@@ -1,4 +1,4 @@
-"""Tests of mnist_lab.prepare on real MNIST test digits and on user-style files made from them.
+"""Tests of mnist_lab.recognise.prepare on real MNIST test digits and on user-style files made from them.
 
 Thresholds come from measurements over the first 100 MNIST test digits (see the comments
 at each one); controls in the same tests show that a broken polarity or centring, or a
@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from mnist_lab.prepare import ImageError, Prepared, prepare_array, prepare_image, read_image
+from mnist_lab.recognise.images import ImageError, read_image
+from mnist_lab.recognise.prepare import Prepared, prepare_array, prepare_image
 from user_images import FORMATS, load_mnist_test, make_user_style_files
 
 N = 100  # digits for the closeness statistics
@@ -274,7 +275,8 @@ def test_cut_off_digit_is_noted(digits):
 
 
 def test_thin_pen_strokes_come_out_as_wide_as_mnist(tmp_path, digits):
-    from mnist_lab.prepare import _stroke_width, thicken_thin_strokes
+    from mnist_lab.recognise.ops import stroke_width as _stroke_width
+    from mnist_lab.recognise.prepare import thicken_thin_strokes
 
     def width(image):  # the estimate the step uses, in px of the 28x28 field
         return _stroke_width(image.astype(np.float32) / 255)

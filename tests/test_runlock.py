@@ -14,7 +14,7 @@ from conftest import REPO, run_py
 from mnist_lab.compare import main as compare_main
 from mnist_lab.record import RunRecord
 from mnist_lab.runlock import LOCK_FILE, RunDirBusy, RunLock, read_holder
-from mnist_lab.sweep import write_summary
+from mnist_lab.sweeps.summary import write_summary
 
 HOLD = ("import sys, time; from mnist_lab.runlock import RunLock; "
         "RunLock(sys.argv[1], float(sys.argv[2])).acquire(); print('held', flush=True); "

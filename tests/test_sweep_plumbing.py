@@ -6,7 +6,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from mnist_lab.runtime import default_num_threads
-from mnist_lab.sweep import contiguous, thread_shares
+from mnist_lab.sweeps.plumbing import contiguous, thread_shares
 
 
 

@@ -13,7 +13,7 @@ from mnist_lab.errors import ConfigError
 from mnist_lab.evaluate import load_model, main as evaluate_main
 from mnist_lab.record import METRIC_COLUMNS, RunRecord
 from mnist_lab.resume import RunDirTaken
-from mnist_lab.tracking import Tracker
+from mnist_lab.tracking.base import Tracker
 
 RESUME = ["trainer.max_steps=240", "trainer.eval_every=40", "trainer.checkpoint_every=80",
           "optimizer.lr=0.01", "trainer.progress=false", "logger=none"]

@@ -12,11 +12,11 @@ from omegaconf import OmegaConf
 from PIL import Image
 
 from conftest import FAST, REPO, compose_config, run_training
-from mnist_lab import wandb_files as wf
+from mnist_lab.tracking import wandb_files as wf
 from mnist_lab.errors import UserError
 from mnist_lab.record import RunRecord
-from mnist_lab.tracking import Tracker
-from mnist_lab.wandb_tracker import resolve_mode
+from mnist_lab.tracking.base import Tracker
+from mnist_lab.tracking.wandb_tracker import resolve_mode
 
 WANDB = FAST + ["logger=wandb", "logger.log_images_every=2"]
 

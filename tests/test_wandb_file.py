@@ -1,4 +1,4 @@
-"""Tests for mnist_lab/wandb_files.py against runs really written by wandb (offline mode)."""
+"""Tests for mnist_lab/tracking/wandb_files.py against runs really written by wandb (offline mode)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import wandb
 
-from mnist_lab import wandb_files as wf
+from mnist_lab.tracking import wandb_files as wf
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""Build "user-style" image files from MNIST digits, for tests of `mnist_lab.prepare`.
+"""Build "user-style" image files from MNIST digits, for tests of `mnist_lab.recognise.prepare`.
 
 Each 28x28 MNIST digit (light ink on black) is turned into what a user would hand
 to a trained model: dark ink on light paper, scaled up to a few hundred pixels,

@@ -1,7 +1,7 @@
 """mnist_lab's Hydra sweepers: Hydra's own, plus resume, summaries and cores per job.
 
 Hydra only instantiates plugins defined in the ``hydra_plugins`` namespace, so
-the two thin subclasses live here; the logic is in :mod:`mnist_lab.sweep`.
+the two thin subclasses live here; the logic is in :mod:`mnist_lab.sweeps`.
 
 - ``hydra/sweeper=basic`` (Hydra's default, whose config this package replaces):
   Hydra's grid sweeper that skips jobs already completed in the same sweep

@@ -1,4 +1,4 @@
-"""The grid sweeper: Hydra's ``BasicSweeper`` made resumable (see mnist_lab.sweep)."""
+"""The grid sweeper: Hydra's ``BasicSweeper`` made resumable (see mnist_lab.sweeps.plumbing)."""
 
 import logging
 from dataclasses import dataclass
@@ -12,8 +12,9 @@ from hydra.core.utils import JobStatus
 from hydra.errors import HydraException
 from omegaconf import OmegaConf
 
-from mnist_lab.sweep import (SweepFailed, contiguous, failure_message, finish_sweep,
-                             pending_jobs, with_thread_shares)
+from mnist_lab.sweeps.plumbing import (SweepFailed, contiguous, failure_message, pending_jobs,
+                                       with_thread_shares)
+from mnist_lab.sweeps.summary import finish_sweep
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,8 @@ from typing import Any, List
 from hydra.core.config_store import ConfigStore
 from hydra.utils import instantiate
 
-from mnist_lab.sweep import finish_sweep, share_cores_evenly
+from mnist_lab.sweeps.plumbing import share_cores_evenly
+from mnist_lab.sweeps.summary import finish_sweep
 
 log = logging.getLogger(__name__)
 

@@ -1,11 +1,12 @@
-"""Trackers: what observes a run, behind one small interface.
+"""The trackers' interface: what observes a run, behind one small protocol.
 
-- :class:`LocalTracker`, always on: ``metrics.csv`` rows, ``summary.json`` and
-  the PNG plots of the run record.
-- ``WandbTracker`` (:mod:`mnist_lab.wandb_tracker`), with ``logger=wandb``.
+- :class:`Tracker`: the events of a run (start, each evaluation, end, failure, close).
+- :class:`Trackers` fans every event out. A failing optional tracker (W&B) never
+  stops training or costs the local record: it is warned about once and dropped.
+- :class:`RunEnd`: everything known at the end of a run.
 
-:class:`Trackers` fans every event out. A failing optional tracker (W&B) never
-stops training or costs the local record: it is warned about once and dropped.
+The trackers themselves: :mod:`.local` (the run record, always on) and
+:mod:`.wandb_tracker` (``logger=wandb``).
 """
 
 from __future__ import annotations
@@ -17,10 +18,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from . import plots
-from .evaluate import EvalResult, confusion_matrix, eval_mode
-from .record import RunRecord
-from .snapshots import WeightsHistory
+from ..evaluate import EvalResult, confusion_matrix
+from ..snapshots import WeightsHistory
 
 log = logging.getLogger(__name__)
 
@@ -124,58 +123,3 @@ class Trackers(Tracker):
 
     def close(self, exit_code: int) -> None:
         self._each("close", exit_code)
-
-
-class LocalTracker(Tracker):
-    """The local record: metrics rows, ``summary.json`` and PNG plots."""
-
-    required = True
-
-    def __init__(self, record: RunRecord) -> None:
-        self.record = record
-
-    def log_start(self, summary: dict[str, Any], probe: torch.Tensor,
-                  rows: list[dict[str, float]]) -> None:
-        self.record.write_summary(summary)
-
-    def log_evaluation(self, row: dict[str, float], images_per_s: float,
-                       model: nn.Module) -> None:
-        self.record.append_metrics(row)
-
-    def log_end(self, end: RunEnd) -> None:
-        self.record.write_summary(end.summary)
-        write_plots(self.record, end)
-
-    def log_failure(self, summary: dict[str, Any]) -> None:
-        self.record.write_summary(summary)
-
-
-def write_plots(record: RunRecord, end: RunEnd) -> None:
-    """Error curves, feature maps, first-layer filters and the confusion matrix as PNGs."""
-    out = record.plots_dir
-    out.mkdir(parents=True, exist_ok=True)
-    plots.save(plots.error_curves(end.rows), out / "error_curves.png")
-    if hasattr(end.model, "feature_maps"):
-        with eval_mode(end.model):
-            maps = end.model.feature_maps(end.probe[:1])
-        plots.save(plots.feature_maps([m[0] for m in maps]), out / "feature_maps.png")
-    if end.history.steps:
-        plots.save(plots.filter_evolution(end.history), out / "filters.png")
-    plots.save(plots.confusion(end.confusion(), end.classes), out / "confusion_matrix.png")
-
-
-def make_trackers(logger: Any, job: Any) -> list[Tracker]:
-    """The optional trackers chosen by ``logger`` (the local record is always on).
-
-    Args:
-        logger: the ``logger`` settings (``NoLoggerConfig`` or ``WandbLoggerConfig``).
-        job: the :class:`~mnist_lab.job.JobInfo` of this run.
-
-    Raises:
-        UserError: W&B asked for online without credentials (checked before training).
-    """
-    if getattr(logger, "name", "none") == "wandb":
-        from .wandb_tracker import WandbTracker
-
-        return [WandbTracker(logger, job)]
-    return []

@@ -17,13 +17,14 @@ remove_background -> crop_to_ink -> scale_to_box -> centre_by_mass -> to_uint8.
 from __future__ import annotations
 
 import math
-import threading
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image
+
+from . import ops
+from .images import ImageError, read_image
 
 WORK_SIDE = 240  # analyse at a short side of 240..479 px: thin strokes survive, and it is fast
 COARSE_SIDE = 48  # lighting is estimated on a grid with a short side of 48..95 cells
@@ -32,17 +33,6 @@ SPECK = 0.02  # ink groups (projection runs) holding < 2 % of the ink are specks
 HALO = 2  # anti-aliased ink is kept within 2 px of definite ink
 # stroke widths, px in the 28x28 field (MNIST: median 2.1, 1st percentile 1.25)
 STROKE_MIN, STROKE_TARGET = 1.15, 1.9
-_OPEN_LOCK = threading.Lock()  # warnings.catch_warnings changes process-wide state
-_PROBLEMS = {FileNotFoundError: "no such file", IsADirectoryError: "a directory, not a file",
-             PermissionError: "permission denied",
-             UnidentifiedImageError: "not an image (Pillow cannot identify the format)"}
-
-
-class ImageError(Exception):
-    """Bad input; the message is one line: '<file>: <problem>'."""
-
-    def __init__(self, source: object, problem: str) -> None:
-        super().__init__(f"{source}: {' '.join(problem.split())}")
 
 
 @dataclass
@@ -53,105 +43,9 @@ class Prepared:
     warnings: list[str] = field(default_factory=list)
 
 
-def _to_grey(im: Image.Image) -> np.ndarray:
-    """Any Pillow mode -> (H, W) float32 in [0, 1]; transparency composited over paper."""
-    if im.mode == "P" or (im.mode in ("L", "RGB") and "transparency" in im.info):
-        im = im.convert("RGBA" if "transparency" in im.info else "L")
-    if "A" in im.getbands():
-        alpha = np.asarray(im.getchannel("A"), np.float32) / 255
-        luma = np.asarray(im.convert("RGBA").convert("L"), np.float32) / 255
-        opaque = alpha >= 0.5  # over white, but over black for light ink on a clear layer
-        light_ink = opaque.mean() < 0.5 and opaque.any() and luma[opaque].mean() > 0.5
-        return luma * alpha + (0.0 if light_ink else 1.0) * (1 - alpha)
-    if im.mode.startswith("I") or im.mode == "F":  # 16-bit (I;16*, or I from a PNG): /65535
-        a = np.nan_to_num(np.asarray(im, np.float32))
-        lo, hi = float(a.min()), float(a.max())
-        scale = 65535.0 if im.mode != "F" else 1.0 if hi <= 1 else 255.0
-        return (a - lo) / max(hi - lo, 1e-12) if lo < 0 or hi > scale else a / scale
-    return np.asarray(im if im.mode == "L" else im.convert("L"), np.float32) / 255
-
-
-def read_image(path: str | Path, min_side: int | None = None) -> np.ndarray:
-    """Decode an image file to (H, W) float32 grey in [0, 1]; ink or paper not yet decided.
-
-    Any format Pillow reads (first frame), any mode; 16-bit /65535; alpha composited over
-    white; EXIF orientation applied. With `min_side`, a JPEG is decoded at the smallest DCT
-    scale (1/2, 1/4, 1/8) keeping its short side >= min_side (much faster for photos).
-    Raises ImageError, naming the file, for anything that is not a readable image.
-    """
-    try:
-        with _OPEN_LOCK, warnings.catch_warnings():  # over MAX_IMAGE_PIXELS Pillow only warns
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            im = Image.open(path)  # reads the header only: the lock is held briefly
-        with im:
-            s = max(1, min(im.size) // min_side) if min_side else 1
-            im.draft("L", (math.ceil(im.width / s), math.ceil(im.height / s)))
-            im.load()
-            return _to_grey(ImageOps.exif_transpose(im))
-    except (FileNotFoundError, IsADirectoryError, PermissionError, UnidentifiedImageError) as e:
-        raise ImageError(path, next(v for k, v in _PROBLEMS.items() if isinstance(e, k))) from None
-    except (Image.DecompressionBombWarning, Image.DecompressionBombError) as e:
-        raise ImageError(path, f"too large: {e} (Pillow's decompression-bomb guard, PIL.Image"
-                         f".MAX_IMAGE_PIXELS = {Image.MAX_IMAGE_PIXELS}: raise it only for files "
-                         "you trust)") from None
-    except Exception as e:  # noqa: BLE001 - whatever a decoder raises, it is bad input
-        truncated = "truncated" in str(e).lower() or isinstance(e, EOFError)
-        kind = "truncated file" if truncated else "unreadable"
-        raise ImageError(path, f"{kind}: {type(e).__name__}: {e}") from None
-
-
-def _reduce(a: np.ndarray, f: int) -> np.ndarray:
-    """(H, W) float32 -> (ceil(H/f), ceil(W/f)) float32, each cell the mean of an f x f block."""
-    return np.asarray(Image.fromarray(a, mode="F").reduce(f)) if f > 1 else a
-
-
-def _upsample(a: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    """Bilinear resize (Pillow) of a float32 grid to `shape` (H, W)."""
-    return np.asarray(Image.fromarray(a, mode="F").resize(shape[::-1], Image.Resampling.BILINEAR))
-
-
-def _minmax(a: np.ndarray, k: int, fn: np.ufunc) -> np.ndarray:
-    """Erosion (fn=np.minimum) or dilation (np.maximum), k x k square, k odd, edges repeated.
-
-    Separable; windows of 1, 2, 4, .. then two overlapping ones: O(log k) array operations.
-    """
-    for _ in range(2):  # axis 0, then (after the transpose) axis 1
-        a = np.concatenate((np.repeat(a[:1], k // 2, 0), a, np.repeat(a[-1:], k // 2, 0)))
-        w = 1
-        while 2 * w <= k:
-            a, w = fn(a[:-w], a[w:]), 2 * w
-        a = fn(a[:len(a) - (k - w)], a[k - w:]).T
-    return a
-
-
-def _hist(a: np.ndarray, n: int) -> tuple[np.ndarray, float, float]:
-    """Histogram of `a` in n bins from its min to its max: (counts, min, bin width)."""
-    lo, hi = float(a.min()), float(a.max())
-    step = max(hi - lo, 1e-9) / (n - 1)
-    return np.bincount(((a - lo) * (1 / step)).astype(np.intp).ravel(), minlength=n), lo, step
-
-
-def _otsu(hist: np.ndarray) -> int:
-    """Otsu's threshold: the last bin of the lower class (maximal between-class variance)."""
-    w = np.cumsum(hist, dtype=np.float64)
-    mu = np.cumsum(hist * np.arange(len(hist)), dtype=np.float64)
-    denominator = w * (w[-1] - w)
-    denominator[denominator == 0] = np.inf  # one class empty: no split
-    between = (mu[-1] * w - mu * w[-1]) ** 2 / denominator
-    return int(np.argmax(between)) if between.max() > 0 else len(hist) // 2
-
-
-def _stroke_width(detail: np.ndarray) -> float:
-    """Mean stroke width (px) of bright detail: 2 x area / boundary crossings of its Otsu mask."""
-    hist, lo, step = _hist(detail, 256)
-    m = detail > lo + (_otsu(hist) + 1) * step
-    crossings = np.count_nonzero(m[1:] != m[:-1]) + np.count_nonzero(m[:, 1:] != m[:, :-1])
-    return 2 * np.count_nonzero(m) / max(crossings, 1)
-
-
 def downscale(grey: np.ndarray, min_side: int = WORK_SIDE) -> np.ndarray:
     """(H, W) -> (H/f, W/f) float32, box average by the largest whole f leaving >= min_side."""
-    return _reduce(grey, min(grey.shape) // min_side)
+    return ops.reduce(grey, min(grey.shape) // min_side)
 
 
 def to_light_ink(grey: np.ndarray) -> tuple[np.ndarray, bool]:
@@ -163,13 +57,13 @@ def to_light_ink(grey: np.ndarray) -> tuple[np.ndarray, bool]:
     fools the plane, a sharp shadow one blur, thick strokes the small one). A dark tail
     means dark ink on light paper: invert. No error on the 10,000 MNIST test digits.
     """
-    c = _reduce(grey, min(grey.shape) // COARSE_SIDE).astype(np.float64)
+    c = ops.reduce(grey, min(grey.shape) // COARSE_SIDE).astype(np.float64)
     plane = c - c.mean()
     for axis, n in enumerate(c.shape):  # on a regular grid each slope can be fitted alone
         x = np.arange(n) - (n - 1) / 2
         plane -= np.expand_dims(x * ((x @ plane.mean(axis=1 - axis)) / (x @ x)), 1 - axis)
     c = c.astype(np.float32)
-    blurs = [c - _upsample(_reduce(c, max(1, min(c.shape) // d)), c.shape) for d in (3, 6)]
+    blurs = [c - ops.upsample(ops.reduce(c, max(1, min(c.shape) // d)), c.shape) for d in (3, 6)]
     centred = [d - d.mean() for d in (plane, *blurs)]
     dark_ink = sum(np.sign(np.mean(d * d * d)) for d in centred) < 0
     return (1.0 - grey if dark_ink else grey), bool(dark_ink)
@@ -186,24 +80,24 @@ def remove_background(light: np.ndarray, inverted: bool = False) -> tuple[np.nda
     and 25th percentiles; definite ink = Otsu split of r above m + 3 s, whose 90th
     percentile `level` must exceed m + max(8 s, 0.02). ink = (r - m) / (level - m) in [0, 1].
     """
-    c = _reduce(light, min(light.shape) // COARSE_SIDE)
+    c = ops.reduce(light, min(light.shape) // COARSE_SIDE)
     k = max(3, min(c.shape) // 3 | 1)
-    bg = _minmax(_minmax(c, k, np.minimum), k, np.maximum)
-    k_thin = min(k, max(3, min(c.shape) // 8 | 1, int(4 * _stroke_width(c - bg)) | 1))
+    bg = ops.minmax(ops.minmax(c, k, np.minimum), k, np.maximum)
+    k_thin = min(k, max(3, min(c.shape) // 8 | 1, int(4 * ops.stroke_width(c - bg)) | 1))
     if k_thin < k:  # thin strokes: a smaller window follows shadows and corners better
-        bg = _minmax(_minmax(c, k_thin, np.minimum), k_thin, np.maximum)
-    bg = _upsample(bg, light.shape)
+        bg = ops.minmax(ops.minmax(c, k_thin, np.minimum), k_thin, np.maximum)
+    bg = ops.upsample(bg, light.shape)
     r = light - bg
     if inverted:
         r /= np.maximum(1.0 - bg, 0.05)
-    hist, lo, step = _hist(r[::2, ::2], 1024)  # every 4th pixel is plenty for statistics
+    hist, lo, step = ops.hist(r[::2, ::2], 1024)  # every 4th pixel is plenty for statistics
     cum = np.cumsum(hist)
     q05, q25 = (lo + float(i) * step for i in np.searchsorted(cum, [0.05 * cum[-1], cum[-1] / 4]))
     noise = (q25 - q05) / 0.97  # Gaussian sigma from the 5th..25th percentiles
     paper = q25 + 0.674 * noise
     floor = paper + 3 * noise + 1e-3
     first = min(int((floor - lo) / step) + 1, len(hist) - 1)
-    cut = first + _otsu(hist[first:])  # last bin that is not definite ink
+    cut = first + ops.otsu(hist[first:])  # last bin that is not definite ink
     level = lo + float(np.searchsorted(cum, cum[cut] + 0.9 * (cum[-1] - cum[cut]))) * step
     sure = r > lo + (cut + 1) * step
     if step * len(hist) < 1e-3 or cut >= len(hist) - 1 or level < paper + max(8 * noise, 0.02):
@@ -256,7 +150,7 @@ def crop_to_ink(ink: np.ndarray, sure: np.ndarray) -> tuple[np.ndarray, list[str
                      "shadow was taken for ink")
     rows = slice(max(top - HALO, 0), bottom + HALO)
     cols = slice(max(left - HALO, 0), right + HALO)
-    crop = np.where(_minmax(sure[rows, cols], 2 * HALO + 1, np.maximum), ink[rows, cols], 0)
+    crop = np.where(ops.minmax(sure[rows, cols], 2 * HALO + 1, np.maximum), ink[rows, cols], 0)
     ys, xs = np.flatnonzero(crop.any(1)), np.flatnonzero(crop.any(0))
     crop = crop[ys[0]:ys[-1] + 1, xs[0]:xs[-1] + 1].astype(np.float32)
     if max(crop.shape) < 16:
@@ -276,13 +170,13 @@ def thicken_thin_strokes(crop: np.ndarray) -> np.ndarray:
     dilation at this resolution to about STROKE_TARGET px; otherwise (over 99 % of
     MNIST-like digits) the crop is unchanged.
     """
-    width = _stroke_width(crop) * BOX / max(crop.shape)
+    width = ops.stroke_width(crop) * BOX / max(crop.shape)
     if width >= STROKE_MIN:
         return crop
     grow = (STROKE_TARGET - width) * max(crop.shape) / BOX  # in crop pixels
     k = 2 * max(1, round(grow / 2)) + 1
     padded = np.pad(crop, k // 2)
-    return _minmax(padded, k, np.maximum)
+    return ops.minmax(padded, k, np.maximum)
 
 
 def scale_to_box(crop: np.ndarray) -> np.ndarray:

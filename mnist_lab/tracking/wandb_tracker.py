@@ -12,7 +12,7 @@ Mode (``logger.mode``, default ``${oc.env:WANDB_MODE,auto}``):
 Nothing here ever prompts (the mode is decided before ``wandb.init``), and
 wandb's console output is off: the run logs the online run's URL, or the
 offline folder and its ``wandb sync`` command (at the start and the end). A W&B
-failure never stops training (see :class:`~mnist_lab.tracking.Trackers`). A
+failure never stops training (see :class:`~mnist_lab.tracking.base.Trackers`). A
 resumed run continues the same W&B run (its id is kept in the run directory),
 and the steps it holds are asked of W&B, never of a record written before W&B
 had them on disk.
@@ -31,13 +31,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from . import plots
-from .config import WandbLoggerConfig
-from .errors import UserError
-from .evaluate import eval_mode
-from .job import JobInfo
-from .record import RunRecord
-from .tracking import RunEnd, Tracker
+from .. import plots
+from ..config import WandbLoggerConfig
+from ..errors import UserError
+from ..evaluate import eval_mode
+from ..job import JobInfo
+from ..record import RunRecord
+from .base import RunEnd, Tracker
 
 log = logging.getLogger(__name__)
 MAX_MISCLASSIFIED = 100  # rows of the misclassified-images table

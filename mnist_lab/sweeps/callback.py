@@ -1,0 +1,28 @@
+"""The Hydra callback of every run (``hydra.callbacks.sweep`` in ``conf/config.yaml``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hydra.core.utils import JobReturn
+from hydra.experimental.callback import Callback
+from hydra.types import RunMode
+from omegaconf import DictConfig
+
+from .summary import sweep_group, write_summary
+
+
+class SweepCallback(Callback):
+    """Hydra callback (``hydra.callbacks.sweep``): the sweep's W&B group, summaries."""
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        """Fix the sweep's W&B group at its first start (kept on later invocations)."""
+        sweep_group(config.hydra.sweep.dir, config.hydra.runtime.choices.get("sweep") or "sweep")
+
+    def on_job_end(self, config: DictConfig, job_return: JobReturn, **kwargs: Any) -> None:
+        """After each job of a sweep (in the job's process): refresh the summary."""
+        if config.hydra.mode == RunMode.MULTIRUN:
+            write_summary(config.hydra.sweep.dir)
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        write_summary(config.hydra.sweep.dir)

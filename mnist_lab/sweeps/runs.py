@@ -1,0 +1,153 @@
+"""Run records as rows: find the runs under some paths, read their figures, group seeds.
+
+Runs are read through :class:`~mnist_lab.record.RunRecord`; a run whose process
+is gone while it says ``running`` reads as ``lost`` (see :meth:`RunRecord.status`).
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..job import NAME_EXCLUDES
+from ..record import LOST, RunRecord
+
+
+@dataclass
+class RunInfo:
+    """One run's figures, as read from its record (error rates as fractions)."""
+
+    path: Path
+    overrides: dict[str, str]
+    status: str
+    val_best: float | None = None
+    test_error: float | None = None
+    epochs: float | None = None
+    wall_s: float | None = None
+    images_per_s: float | None = None
+    error: str | None = None
+    rows: list[dict[str, float]] = field(default_factory=list)
+
+
+def parse_overrides(overrides: list[str]) -> dict[str, str]:
+    """``["model.depth=[4,8]", "seed=1"]`` → ``{"model.depth": "[4,8]", "seed": "1"}``."""
+    return dict(o.lstrip("+~").split("=", 1) if "=" in o else (o, "") for o in overrides)
+
+
+def read_run(run_dir: Path) -> RunInfo:
+    """A run's :class:`RunInfo` from its record (a missing summary: status "not started").
+
+    A run that stopped early has no final figures; its best validation error so
+    far is taken from its ``metrics.csv``.
+    """
+    record = RunRecord(run_dir)
+    summary, rows = record.read_summary() or {}, record.read_metrics()
+    overrides = summary.get("overrides", record.overrides())
+    val_best = summary.get("val/best_error")
+    if val_best is None and rows:
+        val_best = min(r["val/error"] for r in rows)
+    return RunInfo(
+        path=run_dir, overrides=parse_overrides(overrides),
+        status=record.status(summary), val_best=val_best,
+        test_error=summary.get("test/error"), epochs=summary.get("epochs"),
+        wall_s=summary.get("wall_s"), images_per_s=summary.get("train/images_per_s"),
+        error=summary.get("error"), rows=rows,
+    )
+
+
+def is_run_dir(path: Path) -> bool:
+    """A directory with a run's record (a refused command's empty Hydra folder is not)."""
+    return RunRecord(path).has_record()
+
+
+def find_runs(paths: list[str | Path], skipped: list[str] | None = None) -> list[RunInfo]:
+    """Runs named directly, and the runs inside sweep directories (any depth).
+
+    A path that is not a directory, or holds no run (such as the folder of a
+    command that stopped before its first record), is skipped; when
+    ``skipped`` is given, a one-line note on each is appended to it.
+
+    Raises:
+        FileNotFoundError: no run at all in ``paths``.
+    """
+    runs: list[RunInfo] = []
+    for path in map(Path, paths):
+        found = [path] if is_run_dir(path) else sorted(
+            (p for p in path.rglob("*") if p.is_dir() and is_run_dir(p)), key=_job_order)
+        if not found and skipped is not None:
+            skipped.append(f"skipped '{path}': " + ("no such directory" if not path.is_dir() else
+                           "not a run or sweep (no summary.json, metrics.csv or checkpoint.pt)"))
+        runs.extend(read_run(p) for p in found)
+    if not runs:
+        raise FileNotFoundError(f"no run or sweep in {', '.join(map(repr, map(str, paths)))} "
+                                "(no summary.json, metrics.csv or checkpoint.pt)")
+    return runs
+
+
+def _job_order(path: Path) -> tuple:
+    return (str(path.parent), int(path.name) if path.name.isdigit() else math.inf, path.name)
+
+
+def varying_keys(runs: list[RunInfo]) -> list[str]:
+    """Override keys whose value differs between runs (all keys for a single run).
+
+    Keys that only say how or where a run ran (``logger``, ``trainer.device``,
+    ``data.root``, ...: ``job.NAME_EXCLUDES``) are left out.
+    """
+    keys = list(dict.fromkeys(k for r in runs for k in r.overrides
+                              if not k.startswith(NAME_EXCLUDES)))
+    if len(runs) == 1:
+        return keys
+    return [k for k in keys if len({r.overrides.get(k) for r in runs}) > 1]
+
+
+@dataclass
+class Aggregate:
+    """Runs of one configuration that differ only in ``seed``."""
+
+    config: dict[str, str]
+    n: int
+    val_mean: float
+    val_std: float
+    test_mean: float | None
+    test_std: float | None
+
+
+def _mean_std(values: list[float]) -> tuple[float, float]:
+    """Mean and sample standard deviation (n − 1 in the denominator; NaN for n = 1)."""
+    return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else math.nan
+
+
+def aggregate_seeds(runs: list[RunInfo]) -> list[Aggregate]:
+    """Completed runs grouped by their overrides without ``seed``; groups of n ≥ 2."""
+    groups: dict[tuple, list[RunInfo]] = {}
+    for r in runs:
+        if r.status == "completed" and r.val_best is not None:
+            config = tuple(sorted((k, v) for k, v in r.overrides.items() if k != "seed"))
+            groups.setdefault(config, []).append(r)
+    result = []
+    for config, members in groups.items():
+        if len(members) < 2 or len({m.overrides.get("seed") for m in members}) < 2:
+            continue
+        val = _mean_std([m.val_best for m in members])
+        tests = [m.test_error for m in members if m.test_error is not None]
+        test = _mean_std(tests) if len(tests) == len(members) else (None, None)
+        result.append(Aggregate(dict(config), len(members), *val, *test))
+    return sorted(result, key=lambda a: a.val_mean)
+
+
+def lost_notes(runs: list[RunInfo]) -> list[str]:
+    """How to resume each ``lost`` run (its process ended while it was running)."""
+    notes = []
+    for r in runs:
+        if r.status != LOST:
+            continue
+        sweep_dir = r.path.parent
+        how = (f"run the sweep's command again with hydra.sweep.dir={sweep_dir}"
+               if (sweep_dir / "multirun.yaml").is_file()
+               else f"python run.py trainer.resume={r.path}")
+        notes.append(f"lost: {r.path} stopped while running (killed, or its machine failed); "
+                     f"it continues from its last checkpoint with: {how}")
+    return notes

@@ -1,0 +1,109 @@
+"""A sweep's own record: its summaries and its W&B group.
+
+- **Summary.** ``sweep_summary.md``, ``sweep_summary.csv`` and
+  ``sweep_val_error.png`` in the sweep directory, rewritten at the end of every
+  job (so they exist even when a job fails or the sweep is killed) and of the
+  sweep, from the run records (:mod:`.runs` and :mod:`.report`, the code of
+  ``python -m mnist_lab.compare``).
+- **W&B group.** ``<preset>-<first start time>``, fixed in ``sweep.json`` in the
+  sweep directory at the sweep's first start (:func:`sweep_group`): the same for
+  every job, on any host, and for every later invocation into that directory.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+import os
+import socket
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Iterator
+
+from ..errors import UserError
+from ..record import replace_atomically
+from .report import render, report, runs_table, plot_runs
+from .runs import find_runs
+
+log = logging.getLogger(__name__)
+SWEEP_RECORD = "sweep.json"
+SUMMARY_MD, SUMMARY_CSV = "sweep_summary.md", "sweep_summary.csv"
+SUMMARY_PLOT = "sweep_val_error.png"
+
+
+@contextmanager
+def _locked(sweep_dir: Path) -> Iterator[None]:
+    """Serialise summary writers (parallel jobs end at the same time)."""
+    with open(sweep_dir / ".summary.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def write_summary(sweep_dir: str | Path) -> Path | None:
+    """Write the sweep's summary files from its job directories; None if none yet."""
+    sweep_dir = Path(sweep_dir)
+    with _locked(sweep_dir):
+        try:
+            runs = find_runs([sweep_dir])
+        except FileNotFoundError:
+            return None
+        counts = {s: sum(r.status == s for r in runs) for s in {r.status for r in runs}}
+        heading = (f"# Sweep {sweep_dir.name}\n\n{len(runs)} jobs: "
+                   + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) + "\n\n")
+        markdown = heading + report(runs, "markdown", base=sweep_dir)
+        table = render(*runs_table(runs, fractions=True, base=sweep_dir), "csv")
+        replace_atomically(sweep_dir / SUMMARY_MD, lambda tmp: tmp.write_text(markdown))
+        replace_atomically(sweep_dir / SUMMARY_CSV, lambda tmp: tmp.write_text(table))
+        plot_runs(runs, sweep_dir / SUMMARY_PLOT)
+    return sweep_dir / SUMMARY_MD
+
+
+def finish_sweep(sweep_dir: Path) -> None:
+    """At the end of a sweep (also with failed jobs): its summary, and where its record is."""
+    summary = write_summary(sweep_dir)
+    log.info("Sweep record: %s; summary: %s", sweep_dir, summary or "none (no job ran)")
+
+
+def sweep_group(sweep_dir: str | Path, preset: str) -> str:
+    """The sweep's W&B group, ``<preset>-<start time>`` (``depth-2026-11-29_10-15-02``).
+
+    Kept in ``<sweep dir>/sweep.json``, written once at the sweep's first start
+    and read by every later invocation into that directory and by every job, on
+    any host (a cluster's sweep directory may be on NFS, shared by many hosts).
+
+    Raises:
+        UserError: ``sweep.json`` exists but cannot be read.
+    """
+    path = Path(sweep_dir) / SWEEP_RECORD
+    if not path.is_file():
+        started = datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
+        _create_once(path, json.dumps({"sweep": preset, "started_at": started,
+                                       "wandb_group": f"{preset}-{started}"}, indent=2) + "\n")
+    try:
+        return json.loads(path.read_text())["wandb_group"]
+    except (ValueError, KeyError) as error:
+        raise UserError(f"The sweep record '{path}' cannot be read ({error!r}). Delete it "
+                        "to give the sweep's later W&B runs a new group.") from None
+
+
+def _create_once(path: Path, text: str) -> None:
+    """Write ``path`` unless it exists; of several writers at once, the first wins.
+
+    The text is written under a temporary name, then hard-linked into place:
+    the link fails if the file exists, atomically, also on NFS, and no reader
+    ever sees half a file.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{socket.gethostname()}-{os.getpid()}")
+    tmp.write_text(text)
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        pass  # another invocation or job was first
+    finally:
+        tmp.unlink()

@@ -1,0 +1,54 @@
+"""The local record as a tracker: ``metrics.csv`` rows, ``summary.json``, PNG plots.
+
+Always on, and required: if it fails, the run fails (it is the record).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from .. import plots
+from ..evaluate import eval_mode
+from ..record import RunRecord
+from .base import RunEnd, Tracker
+
+
+class LocalTracker(Tracker):
+    """The local record: metrics rows, ``summary.json`` and PNG plots."""
+
+    required = True
+
+    def __init__(self, record: RunRecord) -> None:
+        self.record = record
+
+    def log_start(self, summary: dict[str, Any], probe: torch.Tensor,
+                  rows: list[dict[str, float]]) -> None:
+        self.record.write_summary(summary)
+
+    def log_evaluation(self, row: dict[str, float], images_per_s: float,
+                       model: nn.Module) -> None:
+        self.record.append_metrics(row)
+
+    def log_end(self, end: RunEnd) -> None:
+        self.record.write_summary(end.summary)
+        write_plots(self.record, end)
+
+    def log_failure(self, summary: dict[str, Any]) -> None:
+        self.record.write_summary(summary)
+
+
+def write_plots(record: RunRecord, end: RunEnd) -> None:
+    """Error curves, feature maps, first-layer filters and the confusion matrix as PNGs."""
+    out = record.plots_dir
+    out.mkdir(parents=True, exist_ok=True)
+    plots.save(plots.error_curves(end.rows), out / "error_curves.png")
+    if hasattr(end.model, "feature_maps"):
+        with eval_mode(end.model):
+            maps = end.model.feature_maps(end.probe[:1])
+        plots.save(plots.feature_maps([m[0] for m in maps]), out / "feature_maps.png")
+    if end.history.steps:
+        plots.save(plots.filter_evolution(end.history), out / "filters.png")
+    plots.save(plots.confusion(end.confusion(), end.classes), out / "confusion_matrix.png")
