@@ -9,6 +9,7 @@ A thin adapter: composed config → typed settings → train → objective (the 
 validation error, which a sweeper minimises). The work lives in ``mnist_lab``.
 """
 
+import os
 import sys
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
+from mnist_lab.cluster import LAUNCH_DIR_ENV
 from mnist_lab.config import to_settings  # registers the schemas and resolvers
 from mnist_lab.errors import UserError
 from mnist_lab.job import JobInfo, discard_refused_run, record_failure
@@ -25,12 +27,16 @@ from mnist_lab.sweeps.summary import sweep_group, write_summary
 
 
 def job_info(cfg: DictConfig) -> JobInfo:
-    """The job as Hydra sees it, in plain values."""
+    """The job as Hydra sees it, in plain values.
+
+    A sweep job's relative paths start from the directory the sweep was launched
+    in on the submitting host (set by the sweep's callback), wherever the job runs.
+    """
     hc = HydraConfig.get()
     multirun = hc.mode == RunMode.MULTIRUN
     return JobInfo(
         run_dir=hc.runtime.output_dir,
-        launch_dir=hc.runtime.cwd,
+        launch_dir=os.environ.get(LAUNCH_DIR_ENV, hc.runtime.cwd) if multirun else hc.runtime.cwd,
         overrides=list(hc.overrides.task),
         multirun=multirun,
         job_num=hc.job.num if multirun else None,

@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from . import provenance
+from . import cluster, provenance
 from .augment import Augmenter
 from .config import MNIST, Config, anchored
 from .data import load_data, steps_per_epoch
@@ -26,7 +26,7 @@ from .record import RunRecord
 from .resume import check_start, describe, resumed_settings
 from .run_parts import Run, loop_settings
 from .runlock import RunLock
-from .runtime import configure_threads, deterministic_algorithms, resolve_device
+from .runtime import configure_threads, deterministic_algorithms, device_name, resolve_device
 from .tracking.base import RunEnd, Tracker, Trackers
 from .tracking.local import LocalTracker
 from .train import LoopState, fit
@@ -77,11 +77,13 @@ def _run_locked(cfg: Config, job: JobInfo, record: RunRecord,
     with deterministic_algorithms(cfg.trainer.deterministic):
         device = resolve_device(cfg.trainer.device)
         threads = configure_threads(cfg.trainer.num_threads)
+        cluster.check_data_visible(cfg.data.root)
         data = load_data(cfg.data.root, cfg.data.download, cfg.data.val_size,
                          cfg.data.normalize, device)
         run = Run.build(cfg, data, device, record, checkpoint)
         summary = start_summary(job, cfg, checkpoint is not None, previous,
-                                {"device": str(device), "num_threads": threads})
+                                {"device": str(device), "device_name": device_name(device),
+                                 "num_threads": threads, "slurm": cluster.slurm_job()})
         return _train_tracked(run, trackers, summary, job)
 
 
@@ -92,9 +94,10 @@ def _train_tracked(run: Run, trackers: Trackers, summary: dict[str, Any], job: J
         trackers.log_start(summary, probe, run.state.rows)
         best = train_and_test(run, trackers, summary, probe)
     except BaseException as error:
-        status = "interrupted" if isinstance(error, KeyboardInterrupt) else "failed"
+        status = "requeued" if isinstance(error, SystemExit) else \
+            "interrupted" if isinstance(error, KeyboardInterrupt) else "failed"
         trackers.log_failure({**summary, **failure_summary(error, status)})
-        trackers.close(130 if status == "interrupted" else 1)
+        trackers.close(1 if status == "failed" else 130)
         if status == "interrupted":
             log.warning("Stopped; continue with: %s", continue_command(job))
         raise

@@ -11,6 +11,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from .cluster import slurm_job
 from .record import RunRecord
 
 
@@ -79,7 +80,8 @@ def record_failure(job: JobInfo, error: BaseException) -> None:
     if previous is not None and (not same_overrides(previous.get("overrides"), job.overrides)
                                  or previous.get("status") in ("failed", "interrupted")):
         return
-    record.write_summary({"overrides": job.overrides, **(previous or {}), **failure_summary(error)})
+    record.write_summary({"overrides": job.overrides, "slurm": slurm_job(), **(previous or {}),
+                          **failure_summary(error)})
 
 
 def discard_refused_run(run_dir: str | Path, hydra_subdir: str | None,

@@ -27,6 +27,7 @@ import csv
 import json
 import logging
 import os
+import socket
 import time
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,7 @@ from typing import Any
 import yaml
 
 from .errors import UserError
+from .cluster import queue_state, still_queued
 from .runlock import read_holder
 
 log = logging.getLogger(__name__)
@@ -53,7 +55,7 @@ def replace_atomically(path: Path, write: Any) -> None:
 
     Readers see the old file or the new one, never half of one.
     """
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp = path.with_name(f".{path.name}.tmp-{socket.gethostname()}-{os.getpid()}")  # NFS: per host
     try:
         write(tmp)
         os.replace(tmp, path)
@@ -143,15 +145,23 @@ class RunRecord:
         ``summary.json``'s status (running, completed, failed, interrupted), except
         that a ``running`` run whose process is gone (no lock, or a lock whose
         heartbeat is :data:`~mnist_lab.runlock.MISSED_BEATS` intervals old, or
-        whose process has ended on this host) is :data:`LOST`. "not started"
-        when there is no summary.
+        whose process has ended on this host) is :data:`LOST`, unless SLURM
+        still lists its job (pending or requeued: ``requeued``, as is an
+        ``interrupted`` run that SLURM requeued after a preemption). A
+        ``requeued`` run whose job SLURM no longer lists is lost too
+        (:func:`mnist_lab.cluster.still_queued`). "not started" when there is no summary.
         """
         summary = self.read_summary() if summary is None else summary
         status = (summary or {}).get("status", "not started")
         if status == "running":
             holder = read_holder(self.dir)
             if holder is None or holder.is_lost():
-                return LOST
+                return "requeued" if still_queued(summary) else LOST
+        if status == "interrupted" and still_queued(summary):
+            return "requeued"
+        job_id = ((summary or {}).get("slurm") or {}).get("job_id")
+        if status == "requeued" and job_id and queue_state(job_id) == "":
+            return LOST
         return status
 
     # -- checkpoint.pt and weights_history.pt ------------------------------------

@@ -19,6 +19,9 @@ from .job import same_overrides
 from .record import RunRecord
 
 RUNTIME_KEYS = ("trainer", "logger")  # may change when a run is resumed
+# Where the data is, not what the run is: may change on resume; load_data checks the
+# files there against MNIST's published sizes and MD5s (mnist_lab.integrity) before training.
+DATA_LOCATION_KEYS = ("data.root", "data.download")
 
 
 class RunDirTaken(UserError):
@@ -76,8 +79,10 @@ def resumed_settings(current: Config, checkpoint: dict[str, Any],
                      task_overrides: list[str]) -> Config:
     """The settings of a resumed run: the checkpoint's, and what the command changes.
 
-    Only ``trainer.*`` and ``logger.*`` (or another ``logger=`` option) may be
-    changed, and only the keys the command names: a run started with
+    Only ``trainer.*``, ``logger.*`` (or another ``logger=`` option),
+    ``data.root`` and ``data.download`` may be changed (a new data root must
+    hold files with MNIST's published MD5s, which loading the data checks), and
+    only the keys the command names: a run started with
     ``trainer.max_steps=600`` keeps that cap when resumed without it.
 
     Raises:
@@ -90,15 +95,15 @@ def resumed_settings(current: Config, checkpoint: dict[str, Any],
         if key in ("hydra", "experiment") or key.startswith("hydra."):
             continue
         value = _plain(OmegaConf.select(mine, key, default=None))
-        if key.split(".")[0] in RUNTIME_KEYS:
+        if key.split(".")[0] in RUNTIME_KEYS or key in DATA_LOCATION_KEYS:
             OmegaConf.update(saved, key, value, merge=False, force_add=True)
             continue
         theirs = _plain(OmegaConf.select(saved, key, default=None))
         if value != theirs:
             raise ConfigError(
                 key, value, f"a resumed run keeps its own settings (this run has {theirs!r})",
-                "Only trainer.* and logger.* may change on resume; for other settings "
-                "start a new run.",
+                "Only trainer.*, logger.*, data.root and data.download may change on "
+                "resume; for other settings start a new run.",
             )
     return settings_from_container(OmegaConf.to_container(saved))
 

@@ -51,6 +51,13 @@ def resolve_device(name: str, key: str = "trainer.device") -> "torch.device":
     return device
 
 
+def device_name(device: "torch.device") -> str:
+    """The device's name for the record: the GPU's model (``NVIDIA H100 80GB HBM3``) or ``cpu``."""
+    import torch
+
+    return torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
+
+
 def usable_cores() -> int:
     """CPU cores this process may run on (its affinity mask, e.g. a SLURM allocation)."""
     try:
@@ -69,16 +76,19 @@ def default_num_threads() -> int:
 
     In a sweep of mnist_lab's sweepers: the share they computed for this job
     (``MNIST_LAB_NUM_THREADS``: the cores divided by the jobs running at once,
-    see :func:`mnist_lab.sweeps.plumbing.thread_shares`). Otherwise the cores this process
-    may use (its affinity mask, e.g. a SLURM allocation), and no more than
-    ``OMP_NUM_THREADS`` where set. Measured here: two processes of two threads
+    see :func:`mnist_lab.sweeps.plumbing.thread_shares`). In a SLURM job, the CPUs
+    it was given (``SLURM_CPUS_PER_TASK``, from ``hydra.launcher.cpus_per_task``),
+    which a cluster without CPU binding does not show in the affinity mask.
+    Otherwise the cores this process may use (its affinity mask), and no more
+    than ``OMP_NUM_THREADS`` where set. Measured here: two processes of two threads
     each on two cores ran up to 6x slower than one thread each.
     """
     cores = usable_cores()
     share = _positive_int_env(THREADS_ENV)
     if share:
         return min(cores, share)
-    return min(cores, _positive_int_env("OMP_NUM_THREADS") or cores)
+    allocated = _positive_int_env("SLURM_CPUS_PER_TASK") or cores
+    return min(allocated, _positive_int_env("OMP_NUM_THREADS") or allocated)
 
 
 def configure_threads(num_threads: int | None) -> int:

@@ -10,7 +10,10 @@ The conv weights are snapshotted at the same steps.
 
 A stop request (Ctrl-C or SIGTERM) is honoured between two steps: a checkpoint
 is written and :class:`KeyboardInterrupt` raised, so nothing is lost and
-``trainer.resume`` continues exactly where the run stopped.
+``trainer.resume`` continues exactly where the run stopped. In a SLURM job
+launched by submitit, its time-limit/preemption signal (``SIGUSR2``) is also
+honoured between two steps: after the checkpoint, submitit's own handler
+requeues the job (:class:`JobRequeued`), which continues from that checkpoint.
 """
 
 from __future__ import annotations
@@ -127,8 +130,22 @@ class Saver(Protocol):
         """The weights that just reached the lowest validation error, ``state.best``."""
 
 
+class JobRequeued(SystemExit):
+    """The job was requeued (by submitit, after a checkpoint) and this process exits.
+
+    A ``SystemExit``, as submitit's requeue ends the process with ``sys.exit``;
+    the run's record says ``requeued`` and the requeued job resumes it.
+    """
+
+
 class StopRequest:
     """Turns SIGINT/SIGTERM into a flag the loop checks between steps.
+
+    Also SIGUSR2 when a Python handler is already installed for it: submitit's,
+    which SLURM triggers before a job's time limit or at a preemption
+    (``hydra.launcher.signal_delay_s``). That handler checkpoints the job's
+    callable and requeues the job; here it is deferred to the next step
+    boundary and called by :meth:`hand_over` after the run's checkpoint.
 
     A second Ctrl-C interrupts at once (the default handler is back by then).
     Only installed in the main thread (signal handlers can only live there).
@@ -142,15 +159,36 @@ class StopRequest:
         if threading.current_thread() is threading.main_thread():
             for sig in (signal.SIGINT, signal.SIGTERM):
                 self._previous[sig] = signal.signal(sig, self._handle)
+            if callable(signal.getsignal(signal.SIGUSR2)):  # submitit's requeue handler
+                self._previous[signal.SIGUSR2] = signal.signal(signal.SIGUSR2, self._handle)
         return self
 
     def _handle(self, signum: int, frame: Any) -> None:
         self.requested = signal.Signals(signum).name
         signal.signal(signum, self._previous[signum])  # the next one is not deferred
 
+    def hand_over(self, step: int) -> None:
+        """After the checkpoint: let the deferred handler act, or raise KeyboardInterrupt.
+
+        Raises:
+            JobRequeued: submitit requeued the job (its handler called ``sys.exit``).
+            KeyboardInterrupt: any other stop request.
+        """
+        signum = signal.Signals[self.requested] if self.requested else None
+        handler = self._previous.get(signum) if signum == signal.SIGUSR2 else None
+        if callable(handler):
+            self.__exit__()
+            try:
+                handler(signum, None)
+            except SystemExit as exit_:
+                raise JobRequeued(f"requeued by SLURM ({self.requested}: time limit or "
+                                  f"preemption) at step {step}") from exit_
+        raise KeyboardInterrupt(f"stopped by {self.requested} at step {step}")
+
     def __exit__(self, *exc: Any) -> None:
         for sig, handler in self._previous.items():
             signal.signal(sig, handler)
+        self._previous = {}
 
 
 def train_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer,
@@ -222,7 +260,7 @@ def fit(model: torch.nn.Module, optimizer: torch.optim.Optimizer,
                 if state.step % loop.checkpoint_every == 0 or at_end or stop.requested:
                     saver.save_checkpoint(state)
                 if stop.requested:
-                    raise KeyboardInterrupt(f"stopped by {stop.requested} at step {state.step}")
+                    stop.hand_over(state.step)
                 tick = time.perf_counter()
     return state
 

@@ -12,8 +12,8 @@ from hydra.core.utils import JobStatus
 from hydra.errors import HydraException
 from omegaconf import OmegaConf
 
-from mnist_lab.sweeps.plumbing import (SweepFailed, contiguous, failure_message, pending_jobs,
-                                       with_thread_shares)
+from mnist_lab.sweeps.plumbing import (SweepFailed, contiguous, failure_message, launch,
+                                       pending_jobs, with_thread_shares)
 from mnist_lab.sweeps.summary import finish_sweep
 
 log = logging.getLogger(__name__)
@@ -61,7 +61,7 @@ class GridSweeper(BasicSweeper):
         for start, positions in contiguous(pending, self.max_batch_size):
             batch = with_thread_shares([jobs[p] for p in positions], self.config.hydra.launcher)
             self.validate_batch_is_legal(batch)
-            for position, ret in zip(positions, self.launcher.launch(batch, initial_job_idx=start)):
+            for position, ret in zip(positions, launch(self.launcher, batch, start, sweep_dir)):
                 results.append((position, ret))
         finish_sweep(sweep_dir)
         failed = [(p, r) for p, r in results if r.status == JobStatus.FAILED]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from hydra.core.utils import JobReturn
@@ -9,6 +10,7 @@ from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
+from ..cluster import LAUNCH_DIR_ENV
 from .summary import sweep_group, write_summary
 
 
@@ -16,7 +18,13 @@ class SweepCallback(Callback):
     """Hydra callback (``hydra.callbacks.sweep``): the sweep's W&B group, summaries."""
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        """Fix the sweep's W&B group at its first start (kept on later invocations)."""
+        """Fix the sweep's W&B group at its first start (kept on later invocations).
+
+        Also hand the jobs this (submitting) host's launch directory, which
+        anchors their relative paths (``data.root``) wherever they run: launchers
+        pass the environment on (SLURM's ``sbatch`` exports it by default).
+        """
+        os.environ[LAUNCH_DIR_ENV] = os.getcwd()
         sweep_group(config.hydra.sweep.dir, config.hydra.runtime.choices.get("sweep") or "sweep")
 
     def on_job_end(self, config: DictConfig, job_return: JobReturn, **kwargs: Any) -> None:

@@ -4,8 +4,9 @@ Hydra's launchers and sweepers run the jobs; this adds what they lack, used by
 the thin plugins in ``hydra_plugins/mnist_lab_sweepers``:
 
 - **Resume.** Re-running a sweep into the same ``hydra.sweep.dir`` skips the jobs
-  that completed with the same overrides (:func:`pending_jobs`); failed or lost
-  ones continue from their checkpoint (see :mod:`mnist_lab.resume`).
+  that completed with the same overrides (:func:`pending_jobs`), and those that
+  SLURM still holds (pending, running, requeued: SLURM runs them itself); failed
+  or lost ones continue from their checkpoint (see :mod:`mnist_lab.resume`).
 - **Cores.** Jobs that run at once on one machine share its cores
   (:func:`thread_shares`, handed to each job as ``MNIST_LAB_NUM_THREADS``).
 - **Failures.** A grid sweep with failed jobs ends with :class:`SweepFailed`,
@@ -14,18 +15,23 @@ the thin plugins in ``hydra_plugins/mnist_lab_sweepers``:
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 from typing import Sequence
 
 from hydra.core.utils import JobReturn
 from hydra.errors import CompactHydraException
+from hydra.plugins.launcher import Launcher
 from omegaconf import DictConfig
 
+from ..cluster import still_queued
 from ..job import same_overrides
 from ..record import RunRecord
 from ..runtime import THREADS_ENV, usable_cores
-from .summary import SUMMARY_MD
+from .summary import SUMMARY_MD, finish_sweep
+
+log = logging.getLogger(__name__)
 
 
 class SweepFailed(CompactHydraException):
@@ -48,8 +54,25 @@ def task_overrides(job: Sequence[str]) -> list[str]:
 
 
 def pending_jobs(sweep_dir: Path, jobs: Sequence[Sequence[str]]) -> list[int]:
-    """Positions of the jobs still to run (job ``i`` lives in ``sweep_dir/i``)."""
-    return [i for i, job in enumerate(jobs) if not is_done(sweep_dir / str(i), task_overrides(job))]
+    """Positions of the jobs still to run (job ``i`` lives in ``sweep_dir/i``).
+
+    Not those completed, nor those whose SLURM job SLURM still lists (pending,
+    running, requeued after a time limit): launching them again would race
+    SLURM's own restart of the job.
+    """
+    pending = []
+    for i, job in enumerate(jobs):
+        if is_done(sweep_dir / str(i), task_overrides(job)):
+            continue
+        summary = RunRecord(sweep_dir / str(i)).read_summary()
+        state = still_queued(summary) if summary and same_overrides(
+            summary.get("overrides"), task_overrides(job)) else None
+        if state:
+            log.info("Job %d is still in SLURM's queue (job %s, %s): SLURM runs it; not "
+                     "launched again.", i, summary["slurm"]["job_id"], state)
+            continue
+        pending.append(i)
+    return pending
 
 
 def contiguous(positions: list[int], max_size: int | None) -> list[tuple[int, list[int]]]:
@@ -112,6 +135,28 @@ def share_cores_evenly(launcher: DictConfig, batch: int) -> None:
         os.environ[THREADS_ENV] = str(share)
     else:
         os.environ.pop(THREADS_ENV, None)
+
+
+def launch(launcher: Launcher, batch: Sequence[Sequence[str]], start: int,
+           sweep_dir: Path) -> Sequence[JobReturn]:
+    """``launcher.launch``; a job that ended without a result ends the sweep clearly.
+
+    A job killed outright (``kill -9``, ``scancel --signal=KILL``, a node failure)
+    leaves submitit no result, and its launcher raises submitit's
+    ``UncompletedJobError``. The summary is written (the job reads as ``lost``)
+    and :class:`SweepFailed` says how to continue it.
+    """
+    try:
+        return launcher.launch(batch, initial_job_idx=start)
+    except Exception as error:
+        if type(error).__name__ != "UncompletedJobError":
+            raise
+        finish_sweep(sweep_dir)
+        reason = " ".join(str(error).split())[:500]
+        raise SweepFailed(f"A job ended without a result (killed, or its node failed): "
+                          f"{reason}\nSummary: {sweep_dir / SUMMARY_MD}. Its record reads as "
+                          "lost; run the same command again with hydra.sweep.dir="
+                          f"{sweep_dir} to continue it from its checkpoint.") from None
 
 
 def failure_message(sweep_dir: Path, failed: list[tuple[int, JobReturn]], total: int) -> str:

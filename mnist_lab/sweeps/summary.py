@@ -12,11 +12,11 @@
 
 from __future__ import annotations
 
-import fcntl
 import json
 import logging
 import os
 import socket
+import time
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -33,15 +33,39 @@ SUMMARY_MD, SUMMARY_CSV = "sweep_summary.md", "sweep_summary.csv"
 SUMMARY_PLOT = "sweep_val_error.png"
 
 
+SUMMARY_LOCK = ".summary.lock"
+LOCK_WAIT_S, LOCK_STALE_S = 60.0, 120.0
+
+
 @contextmanager
 def _locked(sweep_dir: Path) -> Iterator[None]:
-    """Serialise summary writers (parallel jobs end at the same time)."""
-    with open(sweep_dir / ".summary.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    """Serialise summary writers (parallel jobs, on several hosts, end at the same time).
+
+    A lock file created with ``O_CREAT | O_EXCL``, atomic on NFS (v3 and later),
+    where ``flock`` may not work. One left by a writer that died (older than
+    :data:`LOCK_STALE_S`) is removed. After :data:`LOCK_WAIT_S` the summary is
+    written anyway: each writer reads every job's own record and replaces the
+    files atomically (per-host temp names), so at worst an older view wins until
+    the next writer, and the sweep's last writer (its end) sees every job.
+    """
+    path = sweep_dir / SUMMARY_LOCK
+    deadline, fd = time.monotonic() + LOCK_WAIT_S, None
+    while fd is None and time.monotonic() < deadline:
         try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            try:
+                if time.time() - path.stat().st_mtime > LOCK_STALE_S:
+                    path.unlink(missing_ok=True)
+            except FileNotFoundError:
+                pass
+            time.sleep(0.2)
+    try:
+        yield
+    finally:
+        if fd is not None:
+            os.close(fd)
+            path.unlink(missing_ok=True)
 
 
 def write_summary(sweep_dir: str | Path) -> Path | None:

@@ -1,0 +1,106 @@
+"""Runs as SLURM jobs: which job a run is, whether SLURM still holds it, where its data is.
+
+A sweep launched with ``hydra/launcher=submitit_slurm`` runs each job as a SLURM
+job (an array task) on a compute node. This module reads what SLURM tells a job
+(its environment, ``SLURM_*``; see the ``sbatch`` manual, "OUTPUT ENVIRONMENT
+VARIABLES") and asks SLURM about a job (``squeue``), so that:
+
+- ``summary.json`` records the job id and node (:func:`slurm_job`);
+- readers and a resumed sweep tell a job that SLURM will run again (pending,
+  requeued after its time limit or a preemption) from a lost one
+  (:func:`queue_state`);
+- a job that cannot see its data root fails at once, naming the node and the
+  path (:func:`check_data_visible`).
+
+Torch-free; ``squeue`` is only called for records that name a SLURM job.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+from pathlib import Path
+
+from .errors import UserError
+
+LAUNCH_DIR_ENV = "MNIST_LAB_LAUNCH_DIR"  # the submitting host's launch directory (sweeps)
+SQUEUE_TIMEOUT_S = 20.0
+# squeue's job states (squeue manual, "JOB STATE CODES") in which SLURM runs the job
+# (again): not COMPLETING, the end of a job that has stopped.
+QUEUED_STATES = ("PENDING", "CONFIGURING", "RUNNING", "REQUEUED", "REQUEUE_HOLD",
+                 "REQUEUE_FED", "RESIZING", "SUSPENDED")
+
+
+def slurm_job() -> dict[str, str] | None:
+    """This process's SLURM job, for ``summary.json``; None outside a SLURM job.
+
+    Returns:
+        ``{"job_id", "node", "restarts"}`` (``job_id`` as ``squeue -j`` takes it:
+        ``<array job>_<task>`` for an array task, as submitit names its folders;
+        ``restarts``: how often SLURM requeued it, ``SLURM_RESTART_COUNT``).
+    """
+    env = os.environ
+    if "SLURM_JOB_ID" not in env:
+        return None
+    array, task = env.get("SLURM_ARRAY_JOB_ID"), env.get("SLURM_ARRAY_TASK_ID")
+    return {"job_id": f"{array}_{task}" if array and task else env["SLURM_JOB_ID"],
+            "node": env.get("SLURMD_NODENAME", socket.gethostname()),
+            "restarts": env.get("SLURM_RESTART_COUNT", "0")}
+
+
+def queue_state(job_id: str) -> str | None:
+    """The state SLURM lists the job in (``PENDING``, ``RUNNING``, ``REQUEUED``...).
+
+    Returns:
+        The state from ``squeue -h -j JOB -o %T``; ``""`` when SLURM answered
+        and does not list the job (it ended, or was never there); None when
+        SLURM cannot be asked here (no ``squeue``, or it failed, e.g. another
+        cluster's job id).
+    """
+    if not shutil.which("squeue"):
+        return None
+    try:
+        result = subprocess.run(["squeue", "-h", "-j", str(job_id), "-o", "%T"],
+                                capture_output=True, text=True, timeout=SQUEUE_TIMEOUT_S)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if result.returncode != 0:
+        # squeue exits 1 with "Invalid job id specified" for a job it has forgotten
+        return "" if "Invalid job id" in result.stderr else None
+    states = result.stdout.split()
+    return states[0] if states else ""
+
+
+def still_queued(summary: dict | None) -> str | None:
+    """The SLURM state of a record's job when SLURM will still run it (one of
+    :data:`QUEUED_STATES`: pending, requeued, running again), else None.
+
+    ``summary`` is a ``summary.json``'s content; only records written by a
+    SLURM job (with ``slurm.job_id``) are looked up.
+    """
+    job = (summary or {}).get("slurm") or {}
+    state = queue_state(job["job_id"]) if job.get("job_id") else None
+    return state if state in QUEUED_STATES else None
+
+
+def check_data_visible(root: str | Path) -> None:
+    """Fail fast when a SLURM job's data root does not exist on its node.
+
+    ``data.root`` is resolved on the submitting host; on a cluster it must be
+    on a filesystem that every compute node mounts at the same path. Outside a
+    SLURM job nothing is checked here (a missing root may be downloaded into).
+
+    Raises:
+        UserError: in a SLURM job, ``root`` is not a directory on this node.
+    """
+    job = slurm_job()
+    if job is None or Path(root).is_dir():
+        return
+    raise UserError(
+        f"data.root '{root}' does not exist on node {job['node']} (SLURM job "
+        f"{job['job_id']}). Jobs read the data root resolved on the submitting host: it "
+        "must be on a filesystem shared with the compute nodes (the same path on every "
+        "node). Put MNIST there, or set data.root (or MNIST_LAB_DATA) to a shared folder."
+    )
