@@ -11,17 +11,15 @@ The conv weights are snapshotted at the same steps.
 A stop request (Ctrl-C or SIGTERM) is honoured between two steps: a checkpoint
 is written and :class:`KeyboardInterrupt` raised, so nothing is lost and
 ``trainer.resume`` continues exactly where the run stopped. In a SLURM job
-launched by submitit, its time-limit/preemption signal (``SIGUSR2``) is also
+launched by submitit, its time-limit signal (``SIGUSR2``) is also
 honoured between two steps: after the checkpoint, submitit's own handler
-requeues the job (:class:`JobRequeued`), which continues from that checkpoint.
+requeues the job (:mod:`mnist_lab.stopping`), which continues from that checkpoint.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-import signal
-import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any, Iterator, Protocol
@@ -35,6 +33,7 @@ from .augment import Augmenter
 from .data import MNISTData, batches, steps_per_epoch
 from .evaluate import evaluate
 from .snapshots import WeightsHistory
+from .stopping import StopRequest
 from .tracking.base import Tracker
 
 log = logging.getLogger(__name__)
@@ -128,67 +127,6 @@ class Saver(Protocol):
 
     def save_best(self, state: LoopState) -> None:
         """The weights that just reached the lowest validation error, ``state.best``."""
-
-
-class JobRequeued(SystemExit):
-    """The job was requeued (by submitit, after a checkpoint) and this process exits.
-
-    A ``SystemExit``, as submitit's requeue ends the process with ``sys.exit``;
-    the run's record says ``requeued`` and the requeued job resumes it.
-    """
-
-
-class StopRequest:
-    """Turns SIGINT/SIGTERM into a flag the loop checks between steps.
-
-    Also SIGUSR2 when a Python handler is already installed for it: submitit's,
-    which SLURM triggers before a job's time limit or at a preemption
-    (``hydra.launcher.signal_delay_s``). That handler checkpoints the job's
-    callable and requeues the job; here it is deferred to the next step
-    boundary and called by :meth:`hand_over` after the run's checkpoint.
-
-    A second Ctrl-C interrupts at once (the default handler is back by then).
-    Only installed in the main thread (signal handlers can only live there).
-    """
-
-    def __init__(self) -> None:
-        self.requested: str | None = None
-        self._previous: dict[int, Any] = {}
-
-    def __enter__(self) -> "StopRequest":
-        if threading.current_thread() is threading.main_thread():
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                self._previous[sig] = signal.signal(sig, self._handle)
-            if callable(signal.getsignal(signal.SIGUSR2)):  # submitit's requeue handler
-                self._previous[signal.SIGUSR2] = signal.signal(signal.SIGUSR2, self._handle)
-        return self
-
-    def _handle(self, signum: int, frame: Any) -> None:
-        self.requested = signal.Signals(signum).name
-        signal.signal(signum, self._previous[signum])  # the next one is not deferred
-
-    def hand_over(self, step: int) -> None:
-        """After the checkpoint: let the deferred handler act, or raise KeyboardInterrupt.
-
-        Raises:
-            JobRequeued: submitit requeued the job (its handler called ``sys.exit``).
-            KeyboardInterrupt: any other stop request.
-        """
-        signum = signal.Signals[self.requested] if self.requested else None
-        handler = self._previous.get(signum) if signum == signal.SIGUSR2 else None
-        if callable(handler):
-            self.__exit__()
-            try:
-                handler(signum, None)
-            except SystemExit as exit_:
-                raise JobRequeued(f"requeued by SLURM ({self.requested}: time limit or "
-                                  f"preemption) at step {step}") from exit_
-        raise KeyboardInterrupt(f"stopped by {self.requested} at step {step}")
-
-    def __exit__(self, *exc: Any) -> None:
-        for sig, handler in self._previous.items():
-            signal.signal(sig, handler)
-        self._previous = {}
 
 
 def train_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer,

@@ -241,7 +241,7 @@ def test_a_preempted_job_is_requeued_and_ends_as_if_never_stopped(slurm_conf, tm
 def test_a_job_killed_outright_reads_as_lost_and_the_sweep_resumes_it(slurm_conf, tmp_path,
                                                                     capsys):
     sweep_dir, env = tmp_path / "sweep", sweep_env(slurm_conf, tmp_path)
-    args = [*SLURM, "logger=none", "trainer.max_steps=2000", "trainer.eval_every=100",
+    args = [*SLURM, "logger=none", "trainer.max_steps=1200", "trainer.eval_every=100",
             "trainer.checkpoint_every=200", "trainer.num_threads=1", "trainer.progress=false"]
     sweep = run_sweep(args, sweep_dir, env, popen=True)
     record = RunRecord(sweep_dir / "0")
@@ -260,4 +260,4 @@ def test_a_job_killed_outright_reads_as_lost_and_the_sweep_resumes_it(slurm_conf
     assert again.returncode == 0, again.stdout[-3000:]
     assert "resuming from step" in (record.dir / "run.log").read_text()
     assert record.status() == "completed"
-    assert [r["step"] for r in record.read_metrics()] == list(range(100, 2001, 100))
+    assert [r["step"] for r in record.read_metrics()] == list(range(100, 1201, 100))
