@@ -13,7 +13,7 @@ A run directory (Hydra's ``outputs/<date>/<time>/`` or ``multirun/.../<job>/``) 
 ``tracker.json``       the W&B run id, so a resumed run continues its W&B run
 ``plots/``             error curves, feature maps, filters, confusion matrix (:data:`PLOTS`)
 ``wandb/``             the W&B run files, when ``logger=wandb``
-``.hydra/``            the composed config and overrides (written by Hydra)
+``.hydra/``, ``run.log``  the composed config and overrides; the log (written by Hydra)
 =====================  ======================================================
 
 Error rates are fractions in these files. The JSON and ``.pt`` files carry
@@ -49,7 +49,7 @@ METRIC_COLUMNS = (
 METRICS, SUMMARY, CHECKPOINT, BEST, HISTORY = (
     "metrics.csv", "summary.json", "checkpoint.pt", "best.pt", "weights_history.pt",
 )
-LOCK, TRACKER_STATE, HYDRA = "run.lock", "tracker.json", ".hydra"
+LOCK, TRACKER_STATE, HYDRA, LOG = "run.lock", "tracker.json", ".hydra", "run.log"
 PLOTS = ("error_curves", "feature_maps", "filters", "confusion_matrix")  # plots/<name>.png
 
 
@@ -90,6 +90,10 @@ class RunRecord:
     def has_record(self) -> bool:
         """True when a run has already written its record here."""
         return any((self.dir / name).exists() for name in (METRICS, SUMMARY, CHECKPOINT))
+
+    def holds_only_hydra_files(self) -> bool:
+        """Nothing but what Hydra makes before a job runs (``.hydra/``, ``run.log``)."""
+        return {p.name for p in self.dir.iterdir()} <= {HYDRA, LOG}
 
     def is_occupied(self) -> bool:
         """A record, a live or dead run's lock, or Hydra's files of another session."""
