@@ -17,11 +17,10 @@ A run directory (Hydra's ``outputs/<date>/<time>/`` or ``multirun/.../<job>/``) 
 =====================  ======================================================
 
 Error rates are fractions in these files. The JSON and ``.pt`` files carry
-:data:`FORMAT_VERSION`, checked when read (``metrics.csv``'s format is its
-header, checked too); files are written atomically (temp file, then rename),
-except ``metrics.csv``, which grows a row at a time so a crash keeps its rows.
-Torch is imported only to read and write the ``.pt`` files, so reading a record
-(compare, sweep summaries) stays fast.
+:data:`FORMAT_VERSION`, checked when read (``metrics.csv``'s format is its header,
+checked too); files are written atomically, except ``metrics.csv``, which grows a
+row at a time so a crash keeps its rows. Torch is imported only for the ``.pt``
+files, so reading a record (compare, sweep summaries) stays fast.
 """
 
 from __future__ import annotations
@@ -170,7 +169,9 @@ class RunRecord:
         return status
 
     def read_tracker_state(self) -> dict[str, Any]:
-        return self._read_json(TRACKER_STATE) or {}
+        """What the trackers keep (e.g. ``wandb_run_id``), without ``format_version``."""
+        state = self._read_json(TRACKER_STATE) or {}
+        return {k: v for k, v in state.items() if k != "format_version"}
 
     def write_tracker_state(self, state: dict[str, Any]) -> None:
         self._write_json(TRACKER_STATE, state)
