@@ -205,3 +205,16 @@ def test_wrong_types_fail_at_composition(name, override):
     _register_schemas()
     with pytest.raises(ConfigCompositionException, match=override.split("=")[0]):
         compose_config([f"model={name}", override])
+
+
+def test_lenet5_starts_from_the_papers_initialisation():
+    """Section II.B: weights uniform in +-2.4/F_i, F_i the fan-in (C3: its Table I inputs)."""
+    model = make("lenet5")
+    bounds = {"c1": 2.4 / 25, "s2": 2.4 / 4, "s4": 2.4 / 4, "c5": 2.4 / 400, "f6": 2.4 / 120,
+              "out": 2.4 / 84}
+    for name, bound in bounds.items():
+        weight = getattr(model, name).weight.detach()
+        assert weight.abs().max() <= bound and weight.abs().max() > 0.8 * bound, name
+    c3_bounds = torch.tensor([2.4 / (25 * len(maps)) for maps in C3_TABLE])
+    c3_max = model.c3.weight.detach().abs().amax(dim=(1, 2, 3))
+    assert (c3_max <= c3_bounds).all() and (c3_max > 0.8 * c3_bounds).all()

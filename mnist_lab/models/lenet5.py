@@ -150,15 +150,14 @@ class LeNet5(nn.Module):
         C3's fan-in is that of each map's connected inputs (3, 4 or 6 maps x 25);
         its unconnected weights are set to zero.
         """
-        c3_fan_in = self.c3_mask.sum(dim=(1, 2, 3)) * 25  # (16,)
-        for layer, fan_in in ((self.c1, self.c1.weight[0].numel()), (self.s2, 4.0),
-                              (self.c3, c3_fan_in), (self.s4, 4.0),
-                              (self.c5, self.c5.weight[0].numel()),
-                              (self.f6, self.f6.in_features), (self.out, self.out.in_features)):
-            bound = 2.4 / torch.as_tensor(fan_in, dtype=torch.float32)
+        c3_fan_in = self.c3_mask.sum(dim=(1, 2, 3)) * 25  # (16,): 75, 100 or 150
+        fan_ins = {self.c1: 25.0 * self.c1.in_channels, self.s2: 4.0, self.c3: c3_fan_in,
+                   self.s4: 4.0, self.c5: 25.0 * 16, self.f6: float(self.f6.in_features),
+                   self.out: 84.0}
+        for layer, fan_in in fan_ins.items():
+            bound = 2.4 / torch.as_tensor(fan_in)  # scalar, or (16,): one per C3 map
             for p in (layer.weight, layer.bias):
-                shape = (-1,) + (1,) * (p.dim() - 1)
-                p.uniform_(-1.0, 1.0).mul_(bound.reshape(shape) if bound.dim() else bound)
+                p.uniform_(-1.0, 1.0).mul_(bound.view(-1, *[1] * (p.dim() - 1)))
         self.c3.weight.mul_(self.c3_mask)
 
     def _c3(self, x: torch.Tensor) -> torch.Tensor:
