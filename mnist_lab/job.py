@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from .record import RunRecord
+from .record import RunRecord, Status
 
 
 NAME_EXCLUDES = ("logger", "hydra", "sweep", "trainer.progress", "trainer.device",
@@ -58,7 +58,7 @@ def now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def failure_summary(error: BaseException, status: str = "failed") -> dict:
+def failure_summary(error: BaseException, status: Status = Status.FAILED) -> dict:
     """The ``summary.json`` fields of a run that failed (or was stopped) with ``error``."""
     return {"status": status, "error": f"{type(error).__name__}: {error}", "finished_at": now()}
 
@@ -77,7 +77,7 @@ def record_failure(job: JobInfo, error: BaseException) -> None:
     record = RunRecord(job.run_dir)
     previous = record.read_summary()
     if previous is not None and (not same_overrides(previous.get("overrides"), job.overrides)
-                                 or previous.get("status") in ("failed", "interrupted")):
+                                 or previous.get("status") in (Status.FAILED, Status.INTERRUPTED)):
         return
     record.write_summary({"overrides": job.overrides, **(previous or {}), **failure_summary(error)})
 

@@ -1,4 +1,4 @@
-"""Where a run computes: the device and the number of CPU threads.
+"""Where a run computes: the device, CPU threads, determinism, and stop signals.
 
 Torch is imported only where needed, so that sweepers can use the thread rules
 without paying for it.
@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import contextlib
 import os
-from typing import TYPE_CHECKING, Iterator
+import signal
+import threading
+from typing import TYPE_CHECKING, Any, Iterator
 
 from .errors import ConfigError
 
@@ -117,3 +119,29 @@ def deterministic_algorithms(enabled: bool) -> Iterator[None]:
     finally:
         torch.use_deterministic_algorithms(before[0])
         torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = before[1:]
+
+
+class StopRequest:
+    """Turns SIGINT/SIGTERM into a flag the loop checks between steps.
+
+    A second Ctrl-C interrupts at once (the default handler is back by then).
+    Only installed in the main thread (signal handlers can only live there).
+    """
+
+    def __init__(self) -> None:
+        self.requested: str | None = None
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> "StopRequest":
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        self.requested = signal.Signals(signum).name
+        signal.signal(signum, self._previous[signum])  # the next one is not deferred
+
+    def __exit__(self, *exc: Any) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)

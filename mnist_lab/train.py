@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import logging
 import math
-import signal
-import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any, Iterator, Protocol
@@ -32,6 +30,7 @@ from .augment import Augmenter
 from .data import MNISTData, batches, steps_per_epoch
 from .evaluate import evaluate
 from .snapshots import WeightsHistory
+from .runtime import StopRequest
 from .tracking.base import Tracker
 
 log = logging.getLogger(__name__)
@@ -125,32 +124,6 @@ class Saver(Protocol):
 
     def save_best(self, state: LoopState) -> None:
         """The weights that just reached the lowest validation error, ``state.best``."""
-
-
-class StopRequest:
-    """Turns SIGINT/SIGTERM into a flag the loop checks between steps.
-
-    A second Ctrl-C interrupts at once (the default handler is back by then).
-    Only installed in the main thread (signal handlers can only live there).
-    """
-
-    def __init__(self) -> None:
-        self.requested: str | None = None
-        self._previous: dict[int, Any] = {}
-
-    def __enter__(self) -> "StopRequest":
-        if threading.current_thread() is threading.main_thread():
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                self._previous[sig] = signal.signal(sig, self._handle)
-        return self
-
-    def _handle(self, signum: int, frame: Any) -> None:
-        self.requested = signal.Signals(signum).name
-        signal.signal(signum, self._previous[signum])  # the next one is not deferred
-
-    def __exit__(self, *exc: Any) -> None:
-        for sig, handler in self._previous.items():
-            signal.signal(sig, handler)
 
 
 def train_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer,
