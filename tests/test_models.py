@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import csv
 import importlib
+import io
 from pathlib import Path
 
 import pytest
@@ -12,32 +14,58 @@ from hydra.errors import ConfigCompositionException
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
-from conftest import compose_config
+from conftest import compose_config, run_training
+from mnist_lab.build import build_model, load_model
 from mnist_lab.errors import ConfigError
+from mnist_lab.evaluate import evaluate_run
 from mnist_lab.models.lenet5 import C3_TABLE, LeNet5, scaled_tanh
 from mnist_lab.models.mlp import MLP
 from mnist_lab.models.resnet import ResNet
+from mnist_lab.predict import main as predict_main
+from mnist_lab.record import RunRecord
+from user_images import load_mnist_test, make_user_style_files
 
 CONF = Path(__file__).resolve().parent.parent / "conf"
 IN_SHAPE, NUM_CLASSES = (1, 28, 28), 10
-# name → (class, keyword arguments, expected feature-map shapes for one image or None)
-MODELS = {
-    "mlp": (MLP, {}, None),
-    "mlp-logistic": (MLP, {"hidden": []}, None),
-    "lenet5": (LeNet5, {}, [(6, 28, 28), (16, 10, 10), (120, 1, 1)]),
-    "lenet5-full-c3": (LeNet5, {"c3_table": False}, [(6, 28, 28), (16, 10, 10), (120, 1, 1)]),
-    "resnet": (ResNet, {}, [(16, 28, 28), (16, 28, 28), (32, 14, 14), (64, 7, 7)]),
-    "resnet-4x2": (ResNet, {"widths": [8, 16, 32, 64], "blocks": 2},
-                   [(8, 28, 28)] * 3 + [(16, 14, 14)] * 2 + [(32, 7, 7)] * 2 + [(64, 4, 4)] * 2),
+ZOO = sorted(p.stem for p in (CONF / "model").glob("*.yaml"))  # every model=<option>
+OURS = ["mlp", "lenet5", "resnet"]  # the zoo's models after the seed's convnet
+# name → the overrides that train it (convnet: the seed's lr 0.001 needs more than 200 steps)
+PRESETS = {"convnet": ["model=convnet", "optimizer.lr=0.01"],
+           "convnet_bn": ["experiment=recogniser"],
+           **{name: [f"experiment={name}"] for name in OURS}}
+
+
+def yaml_model(name: str) -> tuple[str, dict]:
+    """(_target_, keyword arguments) of conf/model/<name>.yaml, as composed."""
+    node = OmegaConf.to_container(compose_config([f"model={name}"]).model)
+    return node.pop("_target_"), node
+
+
+# name → (_target_, keyword arguments): each model option, then variants of ours.
+MODELS = {name: yaml_model(name) for name in ZOO} | {
+    "mlp-logistic": ("mnist_lab.models.mlp.MLP", {"hidden": []}),
+    "lenet5-full-c3": ("mnist_lab.models.lenet5.LeNet5", {"c3_table": False}),
+    "resnet-4x2": ("mnist_lab.models.resnet.ResNet", {"widths": [8, 16, 32, 64], "blocks": 2}),
 }
-YAMLS = ["mlp", "lenet5", "resnet"]  # conf/model/<name>.yaml of the zoo
-CONV_MODELS = [name for name, (_, _, maps) in MODELS.items() if maps is not None]
+# name → feature-map shapes (C, H, W) for a 28x28 image; None: no feature_maps().
+FEATURE_MAPS = {
+    "convnet": [(4, 28, 28), (8, 14, 14)],
+    "convnet_bn": [(32, 28, 28), (64, 14, 14), (128, 7, 7)],
+    "mlp": None,
+    "mlp-logistic": None,
+    "lenet5": [(6, 28, 28), (16, 10, 10), (120, 1, 1)],
+    "lenet5-full-c3": [(6, 28, 28), (16, 10, 10), (120, 1, 1)],
+    "resnet": [(16, 28, 28), (16, 28, 28), (32, 14, 14), (64, 7, 7)],
+    "resnet-4x2": [(8, 28, 28)] * 3 + [(16, 14, 14)] * 2 + [(32, 7, 7)] * 2 + [(64, 4, 4)] * 2,
+}
+CONV_MODELS = [name for name in MODELS if FEATURE_MAPS[name] is not None]
 
 
 def make(name: str) -> torch.nn.Module:
-    cls, kwargs, _ = MODELS[name]
+    """The model as run.py builds it (``hydra.utils.instantiate``), seeded."""
+    target, kwargs = MODELS[name]
     torch.manual_seed(0)
-    return cls(IN_SHAPE, NUM_CLASSES, **kwargs)
+    return build_model(target, kwargs, IN_SHAPE, NUM_CLASSES)
 
 
 def n_params(model: torch.nn.Module) -> int:
@@ -70,7 +98,7 @@ def test_feature_maps_and_conv_weights(name):
     model = make(name).eval()
     x = torch.randn(3, *IN_SHAPE)
     maps = model.feature_maps(x)
-    assert [tuple(m.shape[1:]) for m in maps] == MODELS[name][2]
+    assert [tuple(m.shape[1:]) for m in maps] == FEATURE_MAPS[name]
     assert all(m.shape[0] == 3 and m.dtype == torch.float32 and not m.requires_grad
                for m in maps)
     params = list(model.parameters())
@@ -120,18 +148,17 @@ def test_resnet_accepts_the_most_stages_an_input_allows():
         torch.randn(2, *IN_SHAPE))[-1].shape == (2, 2, 1, 1)
 
 
-@pytest.mark.parametrize("name", YAMLS)
-def test_model_yaml_instantiates_its_class_with_the_schema_defaults(name):
+@pytest.mark.parametrize("name", OURS)
+def test_model_yaml_holds_the_target_and_the_schema_defaults(name):
     """conf/model/<name>.yaml: _target_ and the constructor's arguments, equal to the schema's."""
     module = importlib.import_module(f"mnist_lab.models.{name}")
     node = OmegaConf.load(CONF / "model" / f"{name}.yaml")
-    assert list(node.defaults) == [f"/schema/model/{name}@_here_", "_self_"]
-    node.pop("defaults")
+    assert list(node.pop("defaults")) == [f"/schema/model/{name}@_here_", "_self_"]
     assert OmegaConf.to_container(node) == OmegaConf.to_container(
         OmegaConf.structured(module.SCHEMA))
-    model = instantiate(node, in_shape=IN_SHAPE, num_classes=NUM_CLASSES)
-    assert type(model).__name__ == node._target_.rsplit(".", 1)[1]
-    assert model(torch.randn(2, *IN_SHAPE)).shape == (2, NUM_CLASSES)
+    target, kwargs = MODELS[name]
+    assert (target, kwargs) == (node._target_, {k: v for k, v in node.items() if k != "_target_"})
+    assert type(make(name)).__name__ == target.rsplit(".", 1)[1]
 
 
 def test_parameter_counts():
@@ -176,37 +203,6 @@ def test_lenet5_squashing_function_is_the_papers():
                                atol=1e-4, rtol=0)
 
 
-def _register_schemas() -> None:
-    """schema/model/<name> in Hydra's ConfigStore, as the issue-9 config registration does."""
-    from hydra.core.config_store import ConfigStore
-
-    for name in YAMLS:
-        module = importlib.import_module(f"mnist_lab.models.{name}")
-        ConfigStore.instance().store(group="schema/model", name=name, node=module.SCHEMA)
-
-
-@pytest.mark.parametrize("name", YAMLS)
-def test_preset_composes_with_its_model_and_optimizer_settings(name):
-    _register_schemas()
-    cfg = compose_config([f"experiment={name}"])
-    node = OmegaConf.load(CONF / "experiment" / f"{name}.yaml")
-    assert cfg.model._target_ == MODELS[name][0].__module__ + "." + MODELS[name][0].__name__
-    assert cfg.optimizer.schedule == node.optimizer.schedule
-    assert cfg.optimizer.lr == node.optimizer.lr and cfg.data.normalize is True
-    model = instantiate(cfg.model, in_shape=IN_SHAPE, num_classes=NUM_CLASSES)
-    assert isinstance(model, MODELS[name][0])
-
-
-@pytest.mark.parametrize("name, override", [("mlp", "model.hidden=abc"),
-                                            ("mlp", "model.dropout=high"),
-                                            ("lenet5", "model.c3_table=maybe"),
-                                            ("resnet", "model.blocks=1.5")])
-def test_wrong_types_fail_at_composition(name, override):
-    _register_schemas()
-    with pytest.raises(ConfigCompositionException, match=override.split("=")[0]):
-        compose_config([f"model={name}", override])
-
-
 def test_lenet5_starts_from_the_papers_initialisation():
     """Section II.B: weights uniform in +-2.4/F_i, F_i the fan-in (C3: its Table I inputs)."""
     model = make("lenet5")
@@ -218,3 +214,49 @@ def test_lenet5_starts_from_the_papers_initialisation():
     c3_bounds = torch.tensor([2.4 / (25 * len(maps)) for maps in C3_TABLE])
     c3_max = model.c3.weight.detach().abs().amax(dim=(1, 2, 3))
     assert (c3_max <= c3_bounds).all() and (c3_max > 0.8 * c3_bounds).all()
+
+
+@pytest.mark.parametrize("name", OURS)
+def test_preset_composes_with_its_model_and_optimizer_settings(name):
+    cfg = compose_config([f"experiment={name}"])
+    node = OmegaConf.load(CONF / "experiment" / f"{name}.yaml")
+    assert cfg.model._target_ == MODELS[name][0]
+    assert cfg.optimizer.schedule == node.optimizer.schedule
+    assert cfg.optimizer.lr == node.optimizer.lr and cfg.data.normalize is True
+    model = instantiate(cfg.model, in_shape=IN_SHAPE, num_classes=NUM_CLASSES)
+    assert type(model) is type(make(name))
+
+
+@pytest.mark.parametrize("name, override", [("mlp", "model.hidden=abc"),
+                                            ("mlp", "model.dropout=high"),
+                                            ("lenet5", "model.c3_table=maybe"),
+                                            ("resnet", "model.blocks=1.5")])
+def test_wrong_types_fail_at_composition(name, override):
+    with pytest.raises(ConfigCompositionException, match=override.split("=")[0]):
+        compose_config([f"model={name}", override])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ZOO)
+def test_trains_200_steps_and_its_checkpoint_serves_evaluate_and_predict(name, data_root,
+                                                                         tmp_path, capsys):
+    """Each model option, with its preset: 200 real steps, then rebuilt from checkpoint.pt."""
+    run_dir = tmp_path / "run"
+    run_training(run_dir, [*PRESETS[name], "trainer.max_steps=200", "trainer.eval_every=100",
+                           "trainer.progress=false", "logger=none"])
+    summary = RunRecord(run_dir).read_summary()
+    rows = RunRecord(run_dir).read_metrics()
+    assert summary["status"] == "completed" and [r["step"] for r in rows] == [100, 200]
+    assert summary["config"]["model"]["_target_"] == MODELS[name][0]
+    # Learning, well past chance (0.9); lenet5's small initial weights start slowest (0.24).
+    assert rows[-1]["train/error"] < rows[0]["train/error"], rows
+    assert rows[-1]["val/error"] < 0.3 and summary["test/error"] < 0.3, (rows, summary)
+    loaded = load_model(run_dir)
+    assert type(loaded.model) is type(make(name)) and not loaded.model.training
+    assert evaluate_run(run_dir, data_root).error == summary["test/error"]
+    images, _ = load_mnist_test(data_root)
+    paths = make_user_style_files(images[5000:5003], tmp_path / "digits", ("png",))
+    assert predict_main([str(run_dir), *map(str, paths), "--format", "csv"]) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert [r["file"] for r in rows] == list(map(str, paths))
+    assert all(r["digit"] in "0123456789" and 0 < float(r["probability"]) <= 1 for r in rows)
