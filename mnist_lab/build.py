@@ -25,7 +25,7 @@ from torch import nn
 from .checkpoint import ModelSpec
 from .errors import ConfigError, UserError
 from .inputs import Normalization
-from .record import RunRecord
+from .record import BEST, CHECKPOINT, RunRecord
 
 log = logging.getLogger(__name__)
 WEIGHTS = ("final", "best")  # checkpoint.pt, best.pt
@@ -117,7 +117,7 @@ def load_model(run_dir: str | Path, device: str | torch.device = "cpu",
     record = RunRecord(run_dir)
     found = record.has_best() if weights == "best" else record.has_checkpoint()
     if not found:
-        name = "best.pt" if weights == "best" else "checkpoint.pt"
+        name = BEST if weights == "best" else CHECKPOINT
         raise UserError(
             f"No {name} in '{run_dir}': give the directory of a run that trained "
             "(e.g. outputs/2026-11-29/10-15-02_123456)"

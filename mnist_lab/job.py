@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from .record import RunRecord, Status
+from .record import HYDRA, RunRecord, Status
 
 
 NAME_EXCLUDES = ("logger", "hydra", "sweep", "trainer.progress", "trainer.device",
@@ -96,10 +96,10 @@ def discard_refused_run(run_dir: str | Path, hydra_subdir: str | None,
     run_dir = Path(run_dir).absolute()
     if not run_dir.is_dir():
         return
-    if hydra_subdir and Path(hydra_subdir).parts[:1] == (".hydra",) and hydra_subdir != ".hydra":
+    if hydra_subdir and Path(hydra_subdir).parts[:1] == (HYDRA,) and hydra_subdir != HYDRA:
         shutil.rmtree(run_dir / hydra_subdir, ignore_errors=True)
         return
-    if not {p.name for p in run_dir.iterdir()} <= {".hydra", "run.log"}:
+    if not RunRecord(run_dir).holds_only_hydra_files():
         return
     shutil.rmtree(run_dir, ignore_errors=True)
     launch = Path(launch_dir).absolute()

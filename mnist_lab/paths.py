@@ -13,7 +13,7 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
-from .record import RunRecord
+from .record import HYDRA, RunRecord
 
 
 def wants_resume(resume: Any) -> bool:
@@ -62,9 +62,9 @@ def _hydra_subdir(output_dir: str, resume: Any, started: str) -> str:
     writes, so later look-ups (a refused command removing its files) agree.
     """
     if not RunRecord(output_dir).is_occupied():
-        return ".hydra"
+        return HYDRA
     kind = "resumed" if wants_resume(resume) else "session"
-    return f".hydra/{kind}_{started}"
+    return f"{HYDRA}/{kind}_{started}"
 
 
 def register_resolvers() -> None:

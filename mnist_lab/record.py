@@ -13,15 +13,14 @@ A run directory (Hydra's ``outputs/<date>/<time>/`` or ``multirun/.../<job>/``) 
 ``tracker.json``       the W&B run id, so a resumed run continues its W&B run
 ``plots/``             error curves, feature maps, filters, confusion matrix (:data:`PLOTS`)
 ``wandb/``             the W&B run files, when ``logger=wandb``
-``.hydra/``            the composed config and overrides (written by Hydra)
+``.hydra/``, ``run.log``  the composed config and overrides; the log (written by Hydra)
 =====================  ======================================================
 
 Error rates are fractions in these files. The JSON and ``.pt`` files carry
-:data:`FORMAT_VERSION`, checked when read (``metrics.csv``'s format is its
-header, checked too); files are written atomically (temp file, then rename),
-except ``metrics.csv``, which grows a row at a time so a crash keeps its rows.
-Torch is imported only to read and write the ``.pt`` files, so reading a record
-(compare, sweep summaries) stays fast.
+:data:`FORMAT_VERSION`, checked when read (``metrics.csv``'s format is its header,
+checked too); files are written atomically, except ``metrics.csv``, which grows a
+row at a time so a crash keeps its rows. Torch is imported only for the ``.pt``
+files, so reading a record (compare, sweep summaries) stays fast.
 """
 
 from __future__ import annotations
@@ -49,7 +48,7 @@ METRIC_COLUMNS = (
 METRICS, SUMMARY, CHECKPOINT, BEST, HISTORY = (
     "metrics.csv", "summary.json", "checkpoint.pt", "best.pt", "weights_history.pt",
 )
-LOCK, TRACKER_STATE, HYDRA = "run.lock", "tracker.json", ".hydra"
+LOCK, TRACKER_STATE, HYDRA, LOG = "run.lock", "tracker.json", ".hydra", "run.log"
 PLOTS = ("error_curves", "feature_maps", "filters", "confusion_matrix")  # plots/<name>.png
 
 
@@ -90,6 +89,10 @@ class RunRecord:
     def has_record(self) -> bool:
         """True when a run has already written its record here."""
         return any((self.dir / name).exists() for name in (METRICS, SUMMARY, CHECKPOINT))
+
+    def holds_only_hydra_files(self) -> bool:
+        """Nothing but what Hydra makes before a job runs (``.hydra/``, ``run.log``)."""
+        return {p.name for p in self.dir.iterdir()} <= {HYDRA, LOG}
 
     def is_occupied(self) -> bool:
         """A record, a live or dead run's lock, or Hydra's files of another session."""
@@ -166,7 +169,9 @@ class RunRecord:
         return status
 
     def read_tracker_state(self) -> dict[str, Any]:
-        return self._read_json(TRACKER_STATE) or {}
+        """What the trackers keep (e.g. ``wandb_run_id``), without ``format_version``."""
+        state = self._read_json(TRACKER_STATE) or {}
+        return {k: v for k, v in state.items() if k != "format_version"}
 
     def write_tracker_state(self, state: dict[str, Any]) -> None:
         self._write_json(TRACKER_STATE, state)
