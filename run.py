@@ -19,7 +19,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from mnist_lab.cluster import LAUNCH_DIR_ENV
-from mnist_lab.config import to_settings  # registers the schemas and resolvers
+from mnist_lab.settings import to_settings  # registers the schemas and resolvers
 from mnist_lab.errors import UserError
 from mnist_lab.job import JobInfo, discard_refused_run, record_failure
 from mnist_lab.runlock import RunDirBusy
@@ -60,7 +60,7 @@ def main(cfg: DictConfig) -> float:
     job = job_info(cfg)
     try:
         check_mode()
-        settings = to_settings(cfg)  # value checks, before torch is imported
+        settings = to_settings(cfg)  # value checks, before any data is read
         from mnist_lab.experiment import run_experiment
 
         return run_experiment(settings, job)

@@ -1,24 +1,29 @@
 """mnist_lab: Hydra-configured CNN experiments on MNIST.
 
-The package is split by concern (see README.md, "Layout"):
+The training core is flat and reads top to bottom (README.md, "Layout"):
 
-- ``config``, ``validation``, ``errors``: schemas for Hydra, value checks, user errors
-- ``data``, ``integrity``, ``augment``: MNIST as tensors on the device; checks of the
-  raw files; batched, seeded augmentation
-- ``model``, ``optim``: the ConvNet family; SGD and learning-rate schedules
-- ``experiment``, ``run_parts``, ``train``, ``resume``: one run end to end; its parts
-  and checkpoints; the loop; continuing a run
-- ``runtime``, ``job``, ``provenance``: device, threads, determinism; the Hydra job;
-  versions
-- ``record``, ``runlock``, ``snapshots``: the run directory; its lock and heartbeat;
-  the conv-weight history
-- ``evaluate``, ``tracking``, ``wandb_tracker``, ``wandb_files``, ``plots``:
-  evaluation, trackers, W&B's run files, figures
-- ``compare``, ``sweep``: run tables and sweep summaries; sweep plumbing
-- ``prepare``, ``predict``: recognising people's own images
+- ``config``, ``settings``, ``validation``, ``paths``, ``errors``: schemas for Hydra;
+  composed config → checked dataclasses; value checks; path resolvers; user errors
+- ``models/``: the model zoo, one module per model; ``build``: models built with
+  Hydra's ``instantiate``, from config or from a saved file; ``checkpoint``: the
+  saved-model format
+- ``data``, ``integrity``, ``inputs``, ``augment``: MNIST as tensors on the device;
+  checks of the raw files; input normalisation; batched, seeded augmentation
+- ``optim``: optimizers and learning-rate schedules
+- ``experiment``, ``run_parts``, ``train``, ``resume``, ``evaluate``: one run end to
+  end; its parts and checkpoints; the loop; continuing a run; error rates
+- ``record``, ``runlock``, ``atomic``, ``snapshots``: the run directory; its lock and
+  heartbeat; atomic writes; the conv-weight history
+- ``runtime``, ``job``, ``provenance``, ``plots``: device, threads, determinism and
+  stop signals; the Hydra job; versions; figures
+- ``predict``, ``evaluate``, ``compare``: the ``python -m mnist_lab.<command>`` commands
 
-Nothing here imports torch at package import time, so that configuration errors
-are reported before the (slow) import of torch.
+and three products in subpackages: ``tracking/`` (the trackers' interface, the local
+record, W&B), ``sweeps/`` (sweep plumbing, summaries, run tables) and
+``recognise/`` (reading and preparing people's images, the predict engine).
+
+Importing the package imports nothing heavy; :mod:`mnist_lab.config` imports the
+model zoo (and so torch) to register its schemas.
 """
 
 __version__ = "0.1.0"

@@ -1,25 +1,29 @@
-"""Configuration: dataclass schemas for Hydra, value checks, typed settings.
+"""Configuration: the dataclass schemas Hydra composes against, and the path resolvers.
 
 Hydra composes ``conf/`` against the schemas registered here, so a wrong *type*
 (``model.depth=abc``, ``trainer.epochs=1.5``) fails at composition with Hydra's own
-message. What a type cannot express (positive sizes, a depth that fits the input,
-a validation split smaller than the test set) is checked by
-:func:`mnist_lab.validation.validate`, which runs before any data is read or
-torch is imported and raises :class:`~mnist_lab.errors.ConfigError`.
-
-Below ``run.py`` nothing sees a DictConfig: :func:`to_settings` turns the composed
-config into these dataclasses (``OmegaConf.to_object``) and code takes plain typed
-arguments from them.
+message. Models, optimizers (and a user's own) are built from their config node
+with Hydra's ``_target_`` and ``hydra.utils.instantiate``: a model's node holds
+``_target_`` and its constructor's keyword arguments; the trainer adds only what
+comes from the data (``in_shape``, ``num_classes``). Each model of the zoo
+(:mod:`mnist_lab.models`) brings its own schema, registered here as
+``schema/model/<name>``. What a type cannot express is checked by
+:mod:`mnist_lab.validation` before any data is read (see :mod:`mnist_lab.settings`).
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
+import dataclasses
+import importlib
+import pkgutil
+from dataclasses import dataclass, field
 from typing import Any, List, Optional
 
 from hydra.core.config_store import ConfigStore
-from omegaconf import MISSING, DictConfig, OmegaConf
+from omegaconf import MISSING
+
+from .errors import ConfigError
+from .paths import register_resolvers
 
 
 @dataclass(frozen=True)
@@ -66,24 +70,44 @@ class DataConfig:
 
 
 @dataclass
-class ConvNetConfig:
-    name: str = "convnet"
-    depth: List[int] = field(default_factory=lambda: [4, 8])
-    kernel_size: int = 5
-    fc_width: int = 512
-    dropout: float = 0.5
-    batch_norm: bool = False
+class OptimizerConfig:
+    """Keys every optimizer node has besides its constructor's: read by the trainer."""
+
+    schedule: str = "constant"  # constant | cosine | onecycle, per step over the whole run
+    warmup_steps: int = 0  # linear warm-up before the schedule
 
 
 @dataclass
-class SGDConfig:
-    name: str = "sgd"
+class SGDConfig(OptimizerConfig):
+    """``torch.optim.SGD`` (``optimizer=sgd``, the seed protocol's)."""
+
+    _target_: str = "torch.optim.SGD"
     lr: float = 0.001
     momentum: float = 0.9
     weight_decay: float = 0.0
     nesterov: bool = False
-    schedule: str = "constant"  # constant | cosine | onecycle, over the whole run
-    warmup_steps: int = 0  # linear warm-up before the schedule
+
+
+@dataclass
+class AdamConfig(OptimizerConfig):
+    """``torch.optim.Adam`` (Kingma & Ba, 2015; ``optimizer=adam``)."""
+
+    _target_: str = "torch.optim.Adam"
+    lr: float = 0.001
+    betas: List[float] = field(default_factory=lambda: [0.9, 0.999])
+    eps: float = 1e-8
+    weight_decay: float = 0.0
+
+
+@dataclass
+class AdamWConfig(AdamConfig):
+    """``torch.optim.AdamW``: decoupled weight decay (Loshchilov & Hutter, 2019)."""
+
+    _target_: str = "torch.optim.AdamW"
+    weight_decay: float = 0.01
+
+
+OPTIMIZER_SCHEMAS = {"sgd": SGDConfig, "adam": AdamConfig, "adamw": AdamWConfig}
 
 
 @dataclass
@@ -130,127 +154,58 @@ class Config:
     seed: int = 0
 
 
+def component(node: Any, key: str = "model") -> tuple[str, dict[str, Any]]:
+    """A model or optimizer node → (``_target_``, the other keyword arguments).
+
+    ``node``: a schema dataclass instance or a plain mapping (a user's class
+    without a schema). Keys starting with ``_`` (Hydra's ``_target_``,
+    ``_partial_`` ...) are not arguments.
+
+    Raises:
+        ConfigError: the node has no ``_target_`` (``key`` names the node).
+    """
+    values = dataclasses.asdict(node) if dataclasses.is_dataclass(node) else dict(node)
+    if not isinstance(values.get("_target_"), str):
+        raise ConfigError(f"{key}._target_", values.get("_target_"),
+                          "must name the class to build, as module.Class",
+                          f"Add '_target_: my_package.MyClass' to the {key} config file.")
+    kwargs = {k: v for k, v in values.items() if not k.startswith("_")}
+    return values["_target_"], kwargs
+
+
+def model_schemas() -> dict[str, type]:
+    """The zoo's schemas: each ``mnist_lab.models.<name>`` module's ``SCHEMA``, by name."""
+    from . import models
+
+    found = {}
+    for info in pkgutil.iter_modules(models.__path__):
+        module = importlib.import_module(f"{models.__name__}.{info.name}")
+        if hasattr(module, "SCHEMA"):
+            found[info.name] = module.SCHEMA
+    return found
+
+
+def schema_for(target: str) -> type | None:
+    """The registered schema (model or optimizer) whose ``_target_`` is ``target``."""
+    schemas = [*model_schemas().values(), *OPTIMIZER_SCHEMAS.values()]
+    return next((s for s in schemas if s._target_ == target), None)
+
+
 def register_configs() -> None:
-    """Register the schemas in Hydra's ConfigStore (idempotent)."""
+    """Register the schemas in Hydra's ConfigStore (idempotent).
+
+    In their own groups (``schema/...``), so that ``'model=glob(*)'`` sweeps only
+    real model options.
+    """
     cs = ConfigStore.instance()
     cs.store(name="base_config", node=Config)
-    # In their own groups, so that e.g. 'model=glob(*)' sweeps only real model options.
-    cs.store(group="schema/model", name="convnet", node=ConvNetConfig)
-    cs.store(group="schema/optimizer", name="sgd", node=SGDConfig)
+    for name, schema in model_schemas().items():
+        cs.store(group="schema/model", name=name, node=schema)
+    for name, schema in OPTIMIZER_SCHEMAS.items():
+        cs.store(group="schema/optimizer", name=name, node=schema)
     cs.store(group="schema/logger", name="none", node=NoLoggerConfig)
     cs.store(group="schema/logger", name="wandb", node=WandbLoggerConfig)
 
 
-def wants_resume(resume: Any) -> bool:
-    """``trainer.resume`` is true or the path of a run."""
-    return resume is True or resume_path(resume) is not None
-
-
-def resume_path(resume: Any) -> str | None:
-    """The run directory ``trainer.resume`` names, or None for false/true."""
-    if isinstance(resume, str) and resume.strip().lower() not in ("", "true", "false"):
-        return resume
-    return None
-
-
-def anchored(cfg: Config, launch_dir: str | Path) -> Config:
-    """``cfg`` with its relative paths (``data.root``, a ``trainer.resume`` path) made
-    absolute from ``launch_dir``, the directory the command was launched in.
-
-    So a relative path means the same with ``hydra.job.chdir=true``, where the
-    job runs inside its output directory, as without it.
-    """
-    base = Path(launch_dir).absolute()
-    cfg.data.root = str(base / cfg.data.root)  # an absolute root stays itself
-    if resume_path(cfg.trainer.resume):
-        cfg.trainer.resume = str(base / cfg.trainer.resume)
-    return cfg
-
-
-def _run_dir(resume: Any, default: str) -> str:
-    """``hydra.run.dir``: the run being resumed, when ``trainer.resume`` names one.
-
-    Only a directory that holds a checkpoint is used, so that a mistyped path is
-    reported without creating it or writing into an unrelated folder.
-    """
-    path = resume_path(resume)
-    return path if path and (Path(path) / "checkpoint.pt").is_file() else default
-
-
-def _hydra_subdir(output_dir: str, resume: Any, started: str) -> str:
-    """``hydra.output_subdir``: never overwrite the ``.hydra`` files of an existing run.
-
-    A session in a directory that already holds a run's record, its lock or its
-    Hydra files (a resumed run, a re-launched sweep job, a second command into
-    a busy directory) writes its own beside them. Registered with
-    ``use_cache=True``: the answer is fixed when Hydra first asks, before it
-    writes, so later look-ups (a refused command removing its files) agree.
-    """
-    existing = any((Path(output_dir) / name).exists() for name in
-                   ("summary.json", "metrics.csv", "checkpoint.pt", "run.lock", ".hydra"))
-    if not existing:
-        return ".hydra"
-    kind = "resumed" if wants_resume(resume) else "session"
-    return f".hydra/{kind}_{started}"
-
-
-def register_resolvers() -> None:
-    """Register the OmegaConf resolvers that ``conf/config.yaml`` uses (idempotent)."""
-    OmegaConf.register_new_resolver("mnist_lab.run_dir", _run_dir, replace=True)
-    OmegaConf.register_new_resolver("mnist_lab.hydra_subdir", _hydra_subdir, replace=True,
-                                    use_cache=True)
-
-
 register_configs()
 register_resolvers()
-
-
-def to_settings(cfg: DictConfig) -> Config:
-    """Turn a composed config into typed settings and check its values.
-
-    Args:
-        cfg: the config Hydra composed (``hydra`` node absent or ignored).
-
-    Returns:
-        A :class:`Config` whose ``model``, ``optimizer`` and ``logger`` are the
-        dataclasses of the chosen group options.
-
-    Raises:
-        ConfigError: a value is outside its allowed range
-            (see :func:`mnist_lab.validation.validate`).
-    """
-    from .validation import validate
-
-    settings = OmegaConf.to_object(cfg)
-    assert isinstance(settings, Config), type(settings)
-    validate(settings)
-    return settings
-
-
-def model_kwargs(model: ConvNetConfig) -> dict[str, Any]:
-    """The model config's arguments for the model class (all but ``name``)."""
-    return {k: v for k, v in asdict(model).items() if k != "name"}
-
-
-SCHEMAS = {
-    "model": {"convnet": ConvNetConfig},
-    "optimizer": {"sgd": SGDConfig},
-    "logger": {"none": NoLoggerConfig, "wandb": WandbLoggerConfig},
-}
-
-
-def settings_from_container(container: dict) -> Config:
-    """Typed, checked settings from a plain resolved config (e.g. a checkpoint's).
-
-    The ``name`` of the ``model``, ``optimizer`` and ``logger`` nodes picks their schema.
-
-    Raises:
-        ConfigError: a value is outside its allowed range.
-    """
-    groups = {
-        group: OmegaConf.merge(OmegaConf.structured(options[container[group]["name"]]),
-                               container[group])
-        for group, options in SCHEMAS.items()
-    }
-    rest = {k: v for k, v in container.items() if k not in SCHEMAS}
-    return to_settings(OmegaConf.merge(OmegaConf.structured(Config), rest, groups))

@@ -1,13 +1,14 @@
 """Evaluation: error rate, loss and confusion matrix of a model on a split.
 
 Also the entry point ``python -m mnist_lab.evaluate RUN_DIR``, which rebuilds the
-model of a finished run from its checkpoint (:func:`load_model`) and reports its
+model of a finished run from its checkpoint (:func:`mnist_lab.build.load_model`) and reports its
 test error, which equals the one in the run's ``summary.json``.
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
 import contextlib
 import sys
 from dataclasses import dataclass
@@ -18,9 +19,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .build import WEIGHTS, load_model
+from .data import Split, load_mnist, split_test
 from .errors import UserError
-from .data import Normalization, Split, load_mnist, split_test
-from .model import build_model
+from .inputs import Normalization
 from .record import RunRecord
 from .runtime import resolve_device
 
@@ -95,64 +97,6 @@ def confusion_matrix(labels: torch.Tensor, predictions: torch.Tensor,
     return torch.bincount(index, minlength=num_classes**2).reshape(num_classes, num_classes)
 
 
-@dataclass(frozen=True)
-class LoadedModel:
-    """A trained model rebuilt from a checkpoint, ready for inference.
-
-    Attributes:
-        model: in eval mode on the requested device; returns log-probabilities.
-        norm: the input normalisation the model was trained with.
-        classes: class names, index = output index ("0".."9" for MNIST).
-        in_shape: (C, H, W) the model expects.
-        step: training steps the weights had when saved.
-        config: the run's resolved config (plain containers).
-    """
-
-    model: nn.Module
-    norm: Normalization
-    classes: tuple
-    in_shape: tuple
-    step: int
-    config: dict
-
-
-WEIGHTS = ("final", "best")
-
-
-def load_model(run_dir: str | Path, device: str | torch.device = "cpu",
-               weights: str = "final") -> LoadedModel:
-    """Rebuild the model of a run from its ``checkpoint.pt`` (or ``best.pt``) alone.
-
-    The file describes itself (model name and arguments, input shape,
-    normalisation, class names), so any run works, whatever its config.
-
-    Args:
-        weights: ``final`` (``checkpoint.pt``, the latest weights) or ``best``
-            (``best.pt``, the weights with the lowest validation error).
-
-    Raises:
-        UserError: ``run_dir`` has no such file, or it is damaged.
-    """
-    record = RunRecord(run_dir)
-    found = record.has_best() if weights == "best" else record.has_checkpoint()
-    if not found:
-        name = "best.pt" if weights == "best" else "checkpoint.pt"
-        raise UserError(
-            f"No {name} in '{run_dir}': give the directory of a run that trained "
-            "(e.g. outputs/2026-11-29/10-15-02_123456)"
-            + (" and evaluated at least once." if weights == "best" else ".")
-        )
-    ckpt = (record.load_best(map_location=device) if weights == "best"
-            else record.load_checkpoint(map_location=device))
-    spec = ckpt["model"]
-    model = build_model(spec["name"], spec["kwargs"], spec["in_shape"], spec["num_classes"])
-    model.load_state_dict(ckpt["model_state"])
-    model.to(device=device, memory_format=torch.channels_last).eval()
-    norm = Normalization(mean=ckpt["input"]["mean"], std=ckpt["input"]["std"])
-    return LoadedModel(model, norm, tuple(ckpt["classes"]), tuple(spec["in_shape"]),
-                       int(ckpt["step"]), ckpt["config"])
-
-
 def evaluate_run(run_dir: str | Path, data_root: str | Path,
                  device: str | torch.device = "cpu", weights: str = "final") -> EvalResult:
     """Test error of a run's final (or best) weights on its test split (its config's val_size)."""
@@ -178,6 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--weights", choices=WEIGHTS, default="final",
                         help="final (checkpoint.pt, default) or best (best.pt: lowest val/error)")
     args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")  # e.g. which model module
     try:
         device = resolve_device(args.device, key="--device")
         result = evaluate_run(args.run_dir, args.data_root, device, args.weights)

@@ -18,13 +18,15 @@ import torch
 
 from . import cluster, provenance
 from .augment import Augmenter
-from .config import MNIST, Config, anchored
+from .checkpoint import Checkpoint
+from .config import MNIST, Config, component
+from .paths import anchored
 from .data import load_data, steps_per_epoch
 from .evaluate import EvalResult, evaluate
 from .job import JobInfo, failure_summary, now
-from .record import RunRecord
+from .record import RunRecord, Status
 from .resume import check_start, describe, resumed_settings
-from .run_parts import Run, loop_settings
+from .run_parts import Run, loop_settings, new_model
 from .runlock import RunLock
 from .runtime import configure_threads, deterministic_algorithms, device_name, resolve_device
 from .tracking.base import RunEnd, Tracker, Trackers
@@ -51,7 +53,7 @@ def run_experiment(cfg: Config, job: JobInfo, extra_trackers: list[Tracker] = ()
     """
     record = RunRecord(job.run_dir)
     cfg = anchored(cfg, job.launch_dir)
-    with RunLock(record.dir, cfg.trainer.heartbeat_s):
+    with RunLock(record.lock_path, cfg.trainer.heartbeat_s):
         try:
             return _run_locked(cfg, job, record, extra_trackers)
         finally:
@@ -66,25 +68,36 @@ def _run_locked(cfg: Config, job: JobInfo, record: RunRecord,
     previous = record.read_summary() or {}
     if checkpoint is not None:
         cfg = anchored(resumed_settings(cfg, checkpoint, job.overrides), job.launch_dir)
-        total = loop_settings(cfg).total_steps(MNIST.num_train)
-        if checkpoint["step"] >= total and previous.get("status") == "completed":
-            log.info("The run in %s is complete (%d steps): nothing to do. To train longer, "
-                     "resume it with more trainer.epochs or trainer.max_steps.",
-                     record.dir, checkpoint["step"])
-            return previous.get("val/best_error", checkpoint["loop"]["best"][0])
-        log.info("%s", describe(checkpoint, cfg.optimizer.schedule, total))
+        if _is_complete(cfg, checkpoint, previous, record):
+            return previous.get("val/best_error", checkpoint.loop["best"][0])
     trackers = Trackers([LocalTracker(record), *make_trackers(cfg.logger, job), *extra_trackers])
     with deterministic_algorithms(cfg.trainer.deterministic):
+        model = new_model(cfg)  # before the data: a model's own checks come first
+        note_missing_views(model)
         device = resolve_device(cfg.trainer.device)
         threads = configure_threads(cfg.trainer.num_threads)
         cluster.check_data_visible(cfg.data.root)
         data = load_data(cfg.data.root, cfg.data.download, cfg.data.val_size,
                          cfg.data.normalize, device)
-        run = Run.build(cfg, data, device, record, checkpoint)
+        run = Run.build(cfg, model, data, device, record, checkpoint)
         summary = start_summary(job, cfg, checkpoint is not None, previous,
                                 {"device": str(device), "device_name": device_name(device),
                                  "num_threads": threads, "slurm": cluster.slurm_job()})
         return _train_tracked(run, trackers, summary, job)
+
+
+def _is_complete(cfg: Config, checkpoint: Checkpoint, previous: dict[str, Any],
+                 record: RunRecord) -> bool:
+    """A resumed run that already completed all its steps: nothing to do (logged)."""
+    total = loop_settings(cfg).total_steps(MNIST.num_train)
+    if checkpoint.step >= total and previous.get("status") == Status.COMPLETED:
+        log.info("The run in %s is complete (%d steps): nothing to do. To train longer, "
+                 "resume it with more trainer.epochs or trainer.max_steps.",
+                 record.dir, checkpoint.step)
+        return True
+    schedule = component(cfg.optimizer, "optimizer")[1].get("schedule", "constant")
+    log.info("%s", describe(checkpoint, schedule, total))
+    return False
 
 
 def _train_tracked(run: Run, trackers: Trackers, summary: dict[str, Any], job: JobInfo) -> float:
@@ -94,11 +107,13 @@ def _train_tracked(run: Run, trackers: Trackers, summary: dict[str, Any], job: J
         trackers.log_start(summary, probe, run.state.rows)
         best = train_and_test(run, trackers, summary, probe)
     except BaseException as error:
-        status = "requeued" if isinstance(error, SystemExit) else \
-            "interrupted" if isinstance(error, KeyboardInterrupt) else "failed"
+        stopped = isinstance(error, KeyboardInterrupt)
+        requeued = isinstance(error, SystemExit)  # submitit requeued the SLURM job
+        status = Status.REQUEUED if requeued else \
+            Status.INTERRUPTED if stopped else Status.FAILED
         trackers.log_failure({**summary, **failure_summary(error, status)})
-        trackers.close(1 if status == "failed" else 130)
-        if status == "interrupted":
+        trackers.close(1 if status is Status.FAILED else 130)
+        if stopped:
             log.warning("Stopped; continue with: %s", continue_command(job))
         raise
     trackers.close(0)
@@ -121,6 +136,14 @@ def make_trackers(logger: Any, job: JobInfo) -> list[Tracker]:
     return []
 
 
+def note_missing_views(model: torch.nn.Module) -> None:
+    """One log line when the model shows no feature maps or filters (no such methods)."""
+    missing = [m for m in ("feature_maps", "conv_weights") if not hasattr(model, m)]
+    if missing:
+        log.info("%s has no %s(): its feature-map and filter images are skipped.",
+                 type(model).__name__, "() or ".join(missing))
+
+
 def start_summary(job: JobInfo, cfg: Config, resumed: bool, previous: dict[str, Any],
                   where: dict[str, Any]) -> dict[str, Any]:
     """``summary.json`` at the start: status running, the run's own overrides and config.
@@ -128,7 +151,7 @@ def start_summary(job: JobInfo, cfg: Config, resumed: bool, previous: dict[str, 
     A resumed run keeps the overrides and start time it began with; the command
     that resumed it is added as ``resumed_with``.
     """
-    summary = {"status": "running", "overrides": job.overrides, "started_at": now(),
+    summary = {"status": Status.RUNNING, "overrides": job.overrides, "started_at": now(),
                "config": job.config, **where}
     if resumed:
         summary.update(overrides=previous.get("overrides", job.overrides),
@@ -189,7 +212,7 @@ def final_figures(run: Run, state: LoopState, chosen: EvalResult, final: EvalRes
     """
     per_epoch = steps_per_epoch(len(run.data.train), run.loop.batch_size)
     return {
-        "status": "completed",
+        "status": Status.COMPLETED,
         "test/error": chosen.error,
         "test/accuracy": 1 - chosen.error,
         "test/images": chosen.num_images,

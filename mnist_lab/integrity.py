@@ -23,7 +23,7 @@ import torch
 from torchvision.datasets.utils import calculate_md5
 
 from .errors import UserError
-from .record import replace_atomically
+from .atomic import replace_atomically
 
 log = logging.getLogger(__name__)
 CACHE_FILE = "verified_md5.json"

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from .cluster import slurm_job
-from .record import RunRecord
+from .record import HYDRA, RunRecord, Status
 
 
 NAME_EXCLUDES = ("logger", "hydra", "sweep", "trainer.progress", "trainer.device",
@@ -59,7 +59,7 @@ def now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def failure_summary(error: BaseException, status: str = "failed") -> dict:
+def failure_summary(error: BaseException, status: Status = Status.FAILED) -> dict:
     """The ``summary.json`` fields of a run that failed (or was stopped) with ``error``."""
     return {"status": status, "error": f"{type(error).__name__}: {error}", "finished_at": now()}
 
@@ -78,7 +78,7 @@ def record_failure(job: JobInfo, error: BaseException) -> None:
     record = RunRecord(job.run_dir)
     previous = record.read_summary()
     if previous is not None and (not same_overrides(previous.get("overrides"), job.overrides)
-                                 or previous.get("status") in ("failed", "interrupted")):
+                                 or previous.get("status") in (Status.FAILED, Status.INTERRUPTED)):
         return
     record.write_summary({"overrides": job.overrides, "slurm": slurm_job(), **(previous or {}),
                           **failure_summary(error)})
@@ -98,10 +98,10 @@ def discard_refused_run(run_dir: str | Path, hydra_subdir: str | None,
     run_dir = Path(run_dir).absolute()
     if not run_dir.is_dir():
         return
-    if hydra_subdir and Path(hydra_subdir).parts[:1] == (".hydra",) and hydra_subdir != ".hydra":
+    if hydra_subdir and Path(hydra_subdir).parts[:1] == (HYDRA,) and hydra_subdir != HYDRA:
         shutil.rmtree(run_dir / hydra_subdir, ignore_errors=True)
         return
-    if not {p.name for p in run_dir.iterdir()} <= {".hydra", "run.log"}:
+    if not RunRecord(run_dir).holds_only_hydra_files():
         return
     shutil.rmtree(run_dir, ignore_errors=True)
     launch = Path(launch_dir).absolute()

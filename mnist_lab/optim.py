@@ -1,25 +1,40 @@
-"""Optimizers and learning-rate schedules, built from their config dataclasses."""
+"""Optimizers and learning-rate schedules, built from the ``optimizer`` config node.
+
+The optimizer is built with Hydra's ``instantiate`` from the node's ``_target_``
+(``torch.optim.SGD``, ``Adam``, ``AdamW``, or any optimizer class taking the
+parameters first) and its keyword arguments; the node's ``schedule`` and
+``warmup_steps`` are read by the trainer and give the per-step learning-rate
+schedule (:func:`lr_factor`).
+"""
 
 from __future__ import annotations
 
 import math
-from typing import Iterable
+from typing import Any, Iterable
 
 import torch
+from hydra.utils import instantiate
 
-from .config import SGDConfig
+from .config import OptimizerConfig, component
+from .errors import UserError
+
+SCHEDULE_KEYS = tuple(OptimizerConfig.__dataclass_fields__)  # schedule, warmup_steps
 
 
-def build_optimizer(cfg: SGDConfig, params: Iterable[torch.nn.Parameter]) -> torch.optim.Optimizer:
-    """``torch.optim.SGD`` with the config's lr, momentum, weight decay and Nesterov flag.
+def build_optimizer(node: Any, params: Iterable[torch.nn.Parameter]) -> torch.optim.Optimizer:
+    """``_target_(params, **kwargs)``, the keyword arguments without the schedule keys.
 
     Raises:
-        ValueError: an optimizer name other than ``sgd``.
+        UserError: the class cannot be built with these arguments (names both).
     """
-    if cfg.name != "sgd":
-        raise ValueError(f"Unknown optimizer {cfg.name!r}; known: sgd")
-    return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum,
-                           weight_decay=cfg.weight_decay, nesterov=cfg.nesterov)
+    target, kwargs = component(node, "optimizer")
+    kwargs = {k: v for k, v in kwargs.items() if k not in SCHEDULE_KEYS}
+    try:
+        return instantiate({"_target_": target, **kwargs}, params, _convert_="all")
+    except Exception as error:
+        cause = error.__cause__ or error  # instantiate wraps the constructor's error
+        raise UserError(f"optimizer {target} with {kwargs}: {type(cause).__name__}: "
+                        f"{' '.join(str(cause).split())}") from None
 
 
 def lr_factor(step: int, total_steps: int, schedule: str, warmup_steps: int) -> float:
@@ -43,9 +58,14 @@ def lr_factor(step: int, total_steps: int, schedule: str, warmup_steps: int) -> 
     return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
 
 
-def build_scheduler(cfg: SGDConfig, optimizer: torch.optim.Optimizer,
+def build_scheduler(node: Any, optimizer: torch.optim.Optimizer,
                     total_steps: int) -> torch.optim.lr_scheduler.LambdaLR:
-    """A per-step ``LambdaLR`` following :func:`lr_factor` over ``total_steps``."""
+    """A per-step ``LambdaLR`` following :func:`lr_factor` over ``total_steps``.
+
+    ``node``: the optimizer node; its ``schedule`` and ``warmup_steps`` (defaults
+    ``constant`` and 0 for a user's optimizer node without them).
+    """
+    kwargs = component(node, "optimizer")[1]
+    schedule, warmup = kwargs.get("schedule", "constant"), kwargs.get("warmup_steps", 0)
     return torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda step: lr_factor(step, total_steps, cfg.schedule, cfg.warmup_steps)
-    )
+        optimizer, lambda step: lr_factor(step, total_steps, schedule, warmup))

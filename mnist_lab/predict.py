@@ -13,6 +13,7 @@ could not be written (2 for a bad run directory or option).
 from __future__ import annotations
 
 import argparse
+import logging
 import csv
 import io
 import json
@@ -22,7 +23,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from .errors import UserError
-from .evaluate import load_model
+from .build import WEIGHTS, load_model
 from .recognise.predict import Prediction, PreprocessedFolder, expand, predict
 from .runtime import resolve_device
 
@@ -66,6 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=_positive_int, default=min(4, os.cpu_count() or 1),
                         help="threads reading and preparing images (default: cores, at most 4)")
     args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")  # e.g. which model module
     try:
         args.device = resolve_device(args.device, key="--device")
         loaded = load_model(args.run_dir, args.device)

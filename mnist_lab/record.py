@@ -1,24 +1,26 @@
-"""The run directory: the one module that knows its file names and formats.
+"""The run directory: the one module that knows its file names, statuses and formats.
 
 A run directory (Hydra's ``outputs/<date>/<time>/`` or ``multirun/.../<job>/``) holds:
 
 =====================  ======================================================
 ``metrics.csv``        one row per evaluation (:data:`METRIC_COLUMNS`)
 ``summary.json``       status, test error, best validation error, timings, versions
-``checkpoint.pt``      model/optimizer state, step, RNG states, self-description
+``checkpoint.pt``      a :class:`~mnist_lab.checkpoint.Checkpoint`: weights, optimizer,
+                       RNG and loop state, and the model's self-description
 ``best.pt``            the weights with the lowest validation error so far, self-described
 ``weights_history.pt`` conv weight and bias snapshots at evaluation steps
 ``run.lock``           while a run lives: its host, pid and heartbeat (:mod:`mnist_lab.runlock`)
-``plots/``             error curves, feature maps, filters, confusion matrix
+``tracker.json``       the W&B run id, so a resumed run continues its W&B run
+``plots/``             error curves, feature maps, filters, confusion matrix (:data:`PLOTS`)
 ``wandb/``             the W&B run files, when ``logger=wandb``
-``.hydra/``            the composed config and overrides (written by Hydra)
+``.hydra/``, ``run.log``  the composed config and overrides; the log (written by Hydra)
 =====================  ======================================================
 
-Error rates are fractions in these files. Every file carries
-:data:`FORMAT_VERSION`; files are written atomically (temp file, then rename),
-except ``metrics.csv``, which grows a row at a time so a crash keeps its rows.
-Torch is imported only to read and write the ``.pt`` files, so reading a record
-(compare, sweep summaries) stays fast.
+Error rates are fractions in these files. The JSON and ``.pt`` files carry
+:data:`FORMAT_VERSION`, checked when read (``metrics.csv``'s format is its header,
+checked too); files are written atomically, except ``metrics.csv``, which grows a
+row at a time so a crash keeps its rows. Torch is imported only for the ``.pt``
+files, so reading a record (compare, sweep summaries) stays fast.
 """
 
 from __future__ import annotations
@@ -27,40 +29,48 @@ import csv
 import json
 import logging
 import os
-import socket
 import time
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from .atomic import replace_atomically
+from .checkpoint import FORMAT_VERSION, Checkpoint
 from .errors import UserError
 from .cluster import queue_state, still_queued
 from .runlock import read_holder
 
 log = logging.getLogger(__name__)
-FORMAT_VERSION = 1
 METRIC_COLUMNS = (
     "step", "epoch", "train/error", "train/loss", "val/error", "val/loss", "lr", "elapsed_s",
 )
 METRICS, SUMMARY, CHECKPOINT, BEST, HISTORY = (
     "metrics.csv", "summary.json", "checkpoint.pt", "best.pt", "weights_history.pt",
 )
-LOST = "lost"  # the status readers show for a "running" run whose process is gone
-TRACKER_STATE = "tracker.json"
+LOCK, TRACKER_STATE, HYDRA, LOG = "run.lock", "tracker.json", ".hydra", "run.log"
+PLOTS = ("error_curves", "feature_maps", "filters", "confusion_matrix")  # plots/<name>.png
 
 
-def replace_atomically(path: Path, write: Any) -> None:
-    """Call ``write(tmp_path)``, then rename the temp file over ``path``.
+class Status(str, Enum):
+    """A run's status: in ``summary.json`` (all but ``lost``) and as readers show it."""
 
-    Readers see the old file or the new one, never half of one.
-    """
-    tmp = path.with_name(f".{path.name}.tmp-{socket.gethostname()}-{os.getpid()}")  # NFS: per host
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    RUNNING, COMPLETED, FAILED = "running", "completed", "failed"
+    INTERRUPTED = "interrupted"  # stopped by Ctrl-C/SIGTERM after a checkpoint
+    REQUEUED = "requeued"  # a SLURM job that checkpointed and that SLURM will run again
+    LOST = "lost"  # "running" in summary.json, but its process is gone
+    NOT_STARTED = "not started"  # no summary.json yet
+    __str__, __format__ = (lambda self: self.value), str.__format__
+
+
+def _checked(data: dict[str, Any], path: Path) -> dict[str, Any]:
+    """``data`` read from ``path``, unless a newer mnist_lab wrote it (UserError)."""
+    version = data.get("format_version", 1)
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise UserError(f"'{path}' has format version {version!r}; this mnist_lab reads "
+                        f"versions up to {FORMAT_VERSION}. Use the mnist_lab that wrote it.")
+    return data
 
 
 class RunRecord:
@@ -69,28 +79,32 @@ class RunRecord:
     def __init__(self, run_dir: str | Path) -> None:
         self.dir = Path(run_dir)
 
-    def __repr__(self) -> str:
-        return f"RunRecord({str(self.dir)!r})"
+    lock_path = property(lambda self: self.dir / LOCK)
+    checkpoint_path = property(lambda self: self.dir / CHECKPOINT)
+    wandb_dir = property(lambda self: self.dir, doc="for wandb.init(dir=...), which adds wandb/")
 
-    @property
-    def plots_dir(self) -> Path:
-        return self.dir / "plots"
-
-    @property
-    def wandb_dir(self) -> Path:
-        """The folder handed to ``wandb.init(dir=...)`` (W&B adds ``wandb/`` inside)."""
-        return self.dir
-
-    @property
-    def checkpoint_path(self) -> Path:
-        return self.dir / CHECKPOINT
+    def plot_path(self, name: str) -> Path:
+        """``plots/<name>.png``, ``name`` one of :data:`PLOTS`."""
+        assert name in PLOTS, name
+        return self.dir / "plots" / f"{name}.png"
 
     def has_record(self) -> bool:
         """True when a run has already written its record here."""
         return any((self.dir / name).exists() for name in (METRICS, SUMMARY, CHECKPOINT))
 
+    def holds_only_hydra_files(self) -> bool:
+        """Nothing but what Hydra makes before a job runs (``.hydra/``, ``run.log``)."""
+        return {p.name for p in self.dir.iterdir()} <= {HYDRA, LOG}
+
+    def is_occupied(self) -> bool:
+        """A record, a live or dead run's lock, or Hydra's files of another session."""
+        return self.has_record() or any((self.dir / n).exists() for n in (LOCK, HYDRA))
+
     def has_checkpoint(self) -> bool:
         return (self.dir / CHECKPOINT).is_file()
+
+    def has_best(self) -> bool:
+        return (self.dir / BEST).is_file()
 
     # -- metrics.csv -------------------------------------------------------------
     def start_metrics(self, keep_until_step: int | None = None) -> None:
@@ -100,8 +114,8 @@ class RunRecord:
         resumes from; they are dropped so the resumed run writes them again.
         """
         rows = [] if keep_until_step is None else [
-            r for r in self.read_metrics() if r["step"] <= keep_until_step
-        ]
+            r for r in self.read_metrics() if r["step"] <= keep_until_step]
+
         def write(tmp: Path) -> None:
             with open(tmp, "w", newline="") as f:
                 writer = csv.DictWriter(f, METRIC_COLUMNS)
@@ -116,72 +130,123 @@ class RunRecord:
             csv.DictWriter(f, METRIC_COLUMNS).writerow({k: row[k] for k in METRIC_COLUMNS})
 
     def read_metrics(self) -> list[dict[str, float]]:
-        """The rows of ``metrics.csv``: ``step`` as int, the rest as float; [] if absent."""
+        """The rows of ``metrics.csv``: ``step`` as int, the rest as float; [] if absent.
+
+        Raises:
+            UserError: the header is not :data:`METRIC_COLUMNS` (not this format).
+        """
         path = self.dir / METRICS
         if not path.is_file():
             return []
         with open(path, newline="") as f:
-            return [
-                {k: int(v) if k == "step" else float(v) for k, v in row.items()}
-                for row in csv.DictReader(f)
-            ]
+            reader = csv.DictReader(f)
+            if reader.fieldnames is not None and tuple(reader.fieldnames) != METRIC_COLUMNS:
+                raise UserError(f"'{path}' has the columns {reader.fieldnames}, not "
+                                f"{list(METRIC_COLUMNS)}: it is not a mnist_lab metrics file.")
+            return [{k: int(v) if k == "step" else float(v) for k, v in row.items()}
+                    for row in reader]
 
-    # -- summary.json ------------------------------------------------------------
+    # -- summary.json and tracker.json ---------------------------------------------
     def write_summary(self, summary: dict[str, Any]) -> None:
         """Write ``summary.json`` (adds ``format_version``)."""
-        data = {"format_version": FORMAT_VERSION, **summary}
-        self.dir.mkdir(parents=True, exist_ok=True)
-        replace_atomically(
-            self.dir / SUMMARY, lambda tmp: tmp.write_text(json.dumps(data, indent=2) + "\n")
-        )
+        self._write_json(SUMMARY, summary, indent=2)
 
     def read_summary(self) -> dict[str, Any] | None:
-        path = self.dir / SUMMARY
-        return json.loads(path.read_text()) if path.is_file() else None
+        return self._read_json(SUMMARY)
 
-    def status(self, summary: dict[str, Any] | None = None) -> str:
+    def status(self, summary: dict[str, Any] | None = None) -> Status:
         """The run's status as readers should show it.
 
-        ``summary.json``'s status (running, completed, failed, interrupted), except
-        that a ``running`` run whose process is gone (no lock, or a lock whose
-        heartbeat is :data:`~mnist_lab.runlock.MISSED_BEATS` intervals old, or
-        whose process has ended on this host) is :data:`LOST`, unless SLURM
-        still lists its job (pending or requeued: ``requeued``, as is an
-        ``interrupted`` run that SLURM requeued after a preemption). A
+        ``summary.json``'s status, except that a ``running`` run whose process is
+        gone (no lock, or a lock whose heartbeat is
+        :data:`~mnist_lab.runlock.MISSED_BEATS` intervals old, or whose process has
+        ended on this host) is :attr:`Status.LOST`, unless SLURM still lists its
+        job (pending, or requeued): then it is :attr:`Status.REQUEUED`, as is an
+        ``interrupted`` run that SLURM requeued after a preemption. A
         ``requeued`` run whose job SLURM no longer lists is lost too
-        (:func:`mnist_lab.cluster.still_queued`). "not started" when there is no summary.
+        (:func:`mnist_lab.cluster.still_queued`).
         """
         summary = self.read_summary() if summary is None else summary
-        status = (summary or {}).get("status", "not started")
-        if status == "running":
-            holder = read_holder(self.dir)
+        status = Status((summary or {}).get("status", Status.NOT_STARTED))
+        if status is Status.RUNNING:
+            holder = read_holder(self.lock_path)
             if holder is None or holder.is_lost():
-                return "requeued" if still_queued(summary) else LOST
-        if status == "interrupted" and still_queued(summary):
-            return "requeued"
+                return Status.REQUEUED if still_queued(summary) else Status.LOST
+        if status is Status.INTERRUPTED and still_queued(summary):
+            return Status.REQUEUED
         job_id = ((summary or {}).get("slurm") or {}).get("job_id")
-        if status == "requeued" and job_id and queue_state(job_id) == "":
-            return LOST
+        if status is Status.REQUEUED and job_id and queue_state(job_id) == "":
+            return Status.LOST
         return status
 
-    # -- checkpoint.pt and weights_history.pt ------------------------------------
-    def save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        """Write ``checkpoint.pt`` atomically; it must load with ``weights_only=True``."""
-        import torch
+    def read_tracker_state(self) -> dict[str, Any]:
+        """What the trackers keep (e.g. ``wandb_run_id``), without ``format_version``."""
+        state = self._read_json(TRACKER_STATE) or {}
+        return {k: v for k, v in state.items() if k != "format_version"}
 
-        data = {"format_version": FORMAT_VERSION, **checkpoint}
-        replace_atomically(self.dir / CHECKPOINT, lambda tmp: torch.save(data, tmp))
+    def write_tracker_state(self, state: dict[str, Any]) -> None:
+        self._write_json(TRACKER_STATE, state)
 
-    def load_checkpoint(self, map_location: Any = "cpu") -> dict[str, Any]:
-        """Read ``checkpoint.pt`` with ``torch.load(weights_only=True)``.
+    def _write_json(self, name: str, data: dict[str, Any], indent: int | None = None) -> None:
+        text = json.dumps({"format_version": FORMAT_VERSION, **data}, indent=indent) + "\n"
+        self.dir.mkdir(parents=True, exist_ok=True)
+        replace_atomically(self.dir / name, lambda tmp: tmp.write_text(text))
+
+    def _read_json(self, name: str) -> dict[str, Any] | None:
+        path = self.dir / name
+        return _checked(json.loads(path.read_text()), path) if path.is_file() else None
+
+    # -- checkpoint.pt, best.pt and weights_history.pt ------------------------------
+    def save_checkpoint(self, checkpoint: Checkpoint) -> None:
+        """Write ``checkpoint.pt`` atomically; it loads with ``weights_only=True``."""
+        self._save_pt(CHECKPOINT, checkpoint.to_dict())
+
+    def load_checkpoint(self, map_location: Any = "cpu") -> Checkpoint:
+        """Read ``checkpoint.pt``.
 
         Raises:
             FileNotFoundError: no checkpoint in this run directory.
-            UserError: the file cannot be read (truncated, damaged, not ours).
+            UserError: the file cannot be read (truncated, damaged, not ours, newer).
         """
         if not self.has_checkpoint():
             raise FileNotFoundError(f"No {CHECKPOINT} in run directory '{self.dir}'")
-        return self._load_pt(CHECKPOINT, map_location)
+        return Checkpoint.from_dict(self._load_pt(CHECKPOINT, map_location),
+                                    str(self.dir / CHECKPOINT))
+
+    def save_best(self, best: Checkpoint) -> None:
+        """Write ``best.pt``: the best-validation weights and their description."""
+        self._save_pt(BEST, best.to_dict())
+
+    def load_best(self, map_location: Any = "cpu") -> Checkpoint:
+        """Read ``best.pt``; UserError when damaged, as for checkpoints."""
+        return Checkpoint.from_dict(self._load_pt(BEST, map_location), str(self.dir / BEST))
+
+    def save_weights_history(self, history: dict[str, Any]) -> None:
+        self._save_pt(HISTORY, {"format_version": FORMAT_VERSION, **history})
+
+    def load_weights_history(self) -> dict[str, Any] | None:
+        """The saved conv-weight history; None when there is none or it is damaged.
+
+        A damaged file (truncated, say) is renamed to
+        ``weights_history.pt.damaged-<time>`` (kept, never deleted) with a
+        warning, and the history restarts: the checkpoint is never lost over it.
+        """
+        path = self.dir / HISTORY
+        if not path.is_file():
+            return None
+        try:
+            return _checked(self._load_pt(HISTORY), path)
+        except UserError as error:
+            kept = path.with_name(f"{HISTORY}.damaged-{time.strftime('%Y%m%d-%H%M%S')}")
+            os.replace(path, kept)
+            log.warning("%s The conv-weight history restarts at this step; the damaged "
+                        "file is kept as %s.", error, kept)
+            return None
+
+    def _save_pt(self, name: str, data: dict[str, Any]) -> None:
+        import torch
+
+        replace_atomically(self.dir / name, lambda tmp: torch.save(data, tmp))
 
     def _load_pt(self, name: str, map_location: Any = "cpu") -> dict[str, Any]:
         """``torch.load(weights_only=True)`` of one of the run's ``.pt`` files.
@@ -199,72 +264,8 @@ class RunRecord:
             raise UserError(f"'{path}' cannot be read as a mnist_lab {name} ({reason}). "
                             "It may be truncated or damaged.") from None
 
-    def save_best(self, best: dict[str, Any]) -> None:
-        """Write ``best.pt`` atomically: the best-validation weights and their description."""
-        import torch
-
-        data = {"format_version": FORMAT_VERSION, **best}
-        replace_atomically(self.dir / BEST, lambda tmp: torch.save(data, tmp))
-
-    def has_best(self) -> bool:
-        return (self.dir / BEST).is_file()
-
-    def load_best(self, map_location: Any = "cpu") -> dict[str, Any]:
-        """Read ``best.pt`` (``weights_only=True``); UserError when damaged, as for checkpoints."""
-        return self._load_pt(BEST, map_location)
-
-    def save_weights_history(self, history: dict[str, Any]) -> None:
-        import torch
-
-        data = {"format_version": FORMAT_VERSION, **history}
-        replace_atomically(self.dir / HISTORY, lambda tmp: torch.save(data, tmp))
-
-    def load_weights_history(self) -> dict[str, Any] | None:
-        """The saved conv-weight history; None when there is none or it is damaged.
-
-        A damaged file (truncated, say) is renamed to
-        ``weights_history.pt.damaged-<time>`` (kept, never deleted) with a
-        warning, and the history restarts: the checkpoint is never lost over it.
-        """
-        path = self.dir / HISTORY
-        if not path.is_file():
-            return None
-        try:
-            return self._load_pt(HISTORY)
-        except UserError as error:
-            kept = path.with_name(f"{HISTORY}.damaged-{time.strftime('%Y%m%d-%H%M%S')}")
-            os.replace(path, kept)
-            log.warning("%s The conv-weight history restarts at this step; the damaged "
-                        "file is kept as %s.", error, kept)
-            return None
-
-    # -- tracker state (e.g. the W&B run id, so a resumed run continues it) -------
-    def read_tracker_state(self) -> dict[str, Any]:
-        path = self.dir / TRACKER_STATE
-        return json.loads(path.read_text()) if path.is_file() else {}
-
-    def write_tracker_state(self, state: dict[str, Any]) -> None:
-        replace_atomically(
-            self.dir / TRACKER_STATE, lambda tmp: tmp.write_text(json.dumps(state) + "\n")
-        )
-
     # -- what Hydra wrote --------------------------------------------------------
     def overrides(self) -> list[str]:
         """The task overrides of the run (``.hydra/overrides.yaml``), [] if none."""
-        path = self.dir / ".hydra" / "overrides.yaml"
+        path = self.dir / HYDRA / "overrides.yaml"
         return list(yaml.safe_load(path.read_text()) or []) if path.is_file() else []
-
-
-def model_description(name: str, kwargs: dict[str, Any], in_shape: tuple, classes: tuple,
-                      mean: float, std: float) -> dict[str, Any]:
-    """The checkpoint's self-description, as plain containers.
-
-    Enough to rebuild the model and prepare its input without the run's config:
-    model class and arguments, input shape and preprocessing, class names.
-    """
-    return {
-        "model": {"name": name, "kwargs": dict(kwargs), "in_shape": list(in_shape),
-                  "num_classes": len(classes)},
-        "input": {"scale": "pixel / 255", "mean": float(mean), "std": float(std)},
-        "classes": list(classes),
-    }

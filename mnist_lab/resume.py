@@ -13,10 +13,13 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
-from .config import Config, resume_path, settings_from_container, wants_resume
+from .checkpoint import Checkpoint
+from .config import Config
+from .paths import resume_path, wants_resume
 from .errors import ConfigError, UserError
 from .job import same_overrides
 from .record import RunRecord
+from .settings import settings_from_container
 
 RUNTIME_KEYS = ("trainer", "logger")  # may change when a run is resumed
 # Where the data is, not what the run is: may change on resume; load_data checks the
@@ -48,7 +51,7 @@ def _resume_target(record: RunRecord, resume: Any) -> RunRecord:
 
 
 def check_start(record: RunRecord, resume: Any, multirun: bool,
-                overrides: list[str]) -> dict[str, Any] | None:
+                overrides: list[str]) -> Checkpoint | None:
     """Return the checkpoint to resume from, or None to start fresh.
 
     Raises:
@@ -75,7 +78,7 @@ def _plain(node: Any) -> Any:
     return OmegaConf.to_container(node) if OmegaConf.is_config(node) else node
 
 
-def resumed_settings(current: Config, checkpoint: dict[str, Any],
+def resumed_settings(current: Config, checkpoint: Checkpoint,
                      task_overrides: list[str]) -> Config:
     """The settings of a resumed run: the checkpoint's, and what the command changes.
 
@@ -89,7 +92,7 @@ def resumed_settings(current: Config, checkpoint: dict[str, Any],
         ConfigError: the command overrides a key outside ``trainer``/``logger``
             with a value different from the run's.
     """
-    mine, saved = OmegaConf.structured(current), OmegaConf.create(checkpoint["config"])
+    mine, saved = OmegaConf.structured(current), OmegaConf.create(checkpoint.config)
     for override in task_overrides:
         key = override.lstrip("+~").partition("=")[0]
         if key in ("hydra", "experiment") or key.startswith("hydra."):
@@ -108,10 +111,10 @@ def resumed_settings(current: Config, checkpoint: dict[str, Any],
     return settings_from_container(OmegaConf.to_container(saved))
 
 
-def describe(checkpoint: dict[str, Any], schedule: str, total_steps: int) -> str:
+def describe(checkpoint: Checkpoint, schedule: str, total_steps: int) -> str:
     """One line for the log: where the resumed run stands, and a stretched schedule."""
-    line = f"resuming from step {checkpoint['step']} (checkpoint of {checkpoint['saved_at']})"
-    before = checkpoint["loop"].get("total_steps")
+    line = f"resuming from step {checkpoint.step} (checkpoint of {checkpoint.saved_at})"
+    before = checkpoint.loop.get("total_steps")
     if schedule != "constant" and before and before != total_steps:
         line += (f"; the run now has {total_steps} steps instead of {before}, and its "
                  f"{schedule} learning-rate schedule is stretched to match")

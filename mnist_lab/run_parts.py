@@ -13,12 +13,13 @@ from typing import Any
 
 import torch
 
-from .config import Config, model_kwargs
+from .build import build_model
+from .checkpoint import Checkpoint, ModelSpec
+from .config import MNIST, Config, component
 from .data import MNISTData
 from .job import now
-from .model import build_model
 from .optim import build_optimizer, build_scheduler
-from .record import RunRecord, model_description
+from .record import RunRecord
 from .snapshots import WeightsHistory
 from .train import LoopSettings, LoopState, Window
 
@@ -45,10 +46,10 @@ class Run:
     history: WeightsHistory
 
     @classmethod
-    def build(cls, cfg: Config, data: MNISTData, device: torch.device, record: RunRecord,
-              checkpoint: dict | None) -> "Run":
-        torch.manual_seed(cfg.seed)
-        model = cls.new_model(cfg, data).to(device=device, memory_format=torch.channels_last)
+    def build(cls, cfg: Config, model: torch.nn.Module, data: MNISTData, device: torch.device,
+              record: RunRecord, checkpoint: Checkpoint | None) -> "Run":
+        """The parts around ``model`` (from :func:`new_model`), restored from ``checkpoint``."""
+        model.to(device=device, memory_format=torch.channels_last)
         loop = loop_settings(cfg)
         optimizer = build_optimizer(cfg.optimizer, model.parameters())
         scheduler = build_scheduler(cfg.optimizer, optimizer, loop.total_steps(len(data.train)))
@@ -58,24 +59,18 @@ class Run:
         run.restore(checkpoint)
         return run
 
-    @staticmethod
-    def new_model(cfg: Config, data: MNISTData) -> torch.nn.Module:
-        """A freshly initialised model of the configured class, on the CPU."""
-        return build_model(cfg.model.name, model_kwargs(cfg.model), data.in_shape,
-                           data.num_classes)
-
-    def restore(self, checkpoint: dict | None) -> None:
+    def restore(self, checkpoint: Checkpoint | None) -> None:
         """Load a checkpoint's state, or start the record of a fresh run."""
         if checkpoint is None:
             self.record.start_metrics()
             return
-        self.model.load_state_dict(checkpoint["model_state"])
-        self.optimizer.load_state_dict(checkpoint["optimizer_state"])
-        self.scheduler.load_state_dict(checkpoint["scheduler_state"])
-        torch.set_rng_state(checkpoint["rng"]["torch"])
-        if torch.cuda.is_available() and checkpoint["rng"]["cuda"]:
-            torch.cuda.set_rng_state_all(checkpoint["rng"]["cuda"])
-        loop = checkpoint["loop"]
+        self.model.load_state_dict(checkpoint.model_state)
+        self.optimizer.load_state_dict(checkpoint.optimizer_state)
+        self.scheduler.load_state_dict(checkpoint.scheduler_state)
+        torch.set_rng_state(checkpoint.rng["torch"])
+        if torch.cuda.is_available() and checkpoint.rng["cuda"]:
+            torch.cuda.set_rng_state_all(checkpoint.rng["cuda"])
+        loop = checkpoint.loop
         self.state = LoopState(step=loop["step"], window=self.state.window,
                                elapsed_s=loop["elapsed_s"], train_s=loop["train_s"],
                                train_images=loop["train_images"], best=tuple(loop["best"]))
@@ -87,42 +82,54 @@ class Run:
             offered = len(self.state.rows)
             self.history.load_state_dict(saved, self.state.step, offered)
 
-    def description(self) -> dict[str, Any]:
-        """What a saved model needs to be rebuilt alone: config, model class, input, classes."""
-        return {"config": dataclasses.asdict(self.cfg),
-                **model_description(self.cfg.model.name, model_kwargs(self.cfg.model),
-                                    self.data.in_shape, self.data.classes,
-                                    self.data.norm.mean, self.data.norm.std)}
+    def spec(self) -> ModelSpec:
+        """What rebuilds the model from a saved file alone."""
+        target, kwargs = component(self.cfg.model)
+        return ModelSpec(target, kwargs, self.data.in_shape, self.data.num_classes,
+                         self.data.classes, self.data.norm.mean, self.data.norm.std)
+
+    def saved(self, state: LoopState, **resuming: Any) -> Checkpoint:
+        """The model's weights and description at ``state.step``."""
+        return Checkpoint(state.step, now(), self.spec(), self.model.state_dict(),
+                          dataclasses.asdict(self.cfg), **resuming)
 
     def save_checkpoint(self, state: LoopState) -> None:
         """Weights history first, then the checkpoint (both atomic)."""
         self.record.save_weights_history(self.history.state_dict())
-        self.record.save_checkpoint({
-            "step": state.step,
-            "saved_at": now(),
-            "model_state": self.model.state_dict(),
-            "optimizer_state": self.optimizer.state_dict(),
-            "scheduler_state": self.scheduler.state_dict(),
-            "rng": {"torch": torch.get_rng_state(),
-                    "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []},
-            "loop": {"step": state.step, "total_steps": self.loop.total_steps(len(self.data.train)),
-                     "elapsed_s": state.elapsed_s, "train_s": state.train_s,
-                     "train_images": state.train_images, "best": list(state.best),
-                     "window": state.window.state_dict()},
-            **self.description(),
-        })
+        self.record.save_checkpoint(self.saved(
+            state, optimizer_state=self.optimizer.state_dict(),
+            scheduler_state=self.scheduler.state_dict(),
+            rng={"torch": torch.get_rng_state(),
+                 "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []},
+            loop={"step": state.step, "total_steps": self.loop.total_steps(len(self.data.train)),
+                  "elapsed_s": state.elapsed_s, "train_s": state.train_s,
+                  "train_images": state.train_images, "best": list(state.best),
+                  "window": state.window.state_dict()}))
 
     def save_best(self, state: LoopState) -> None:
         """``best.pt``: the weights at ``state.best`` (a new lowest validation error)."""
-        self.record.save_best({"step": state.step, "saved_at": now(),
-                               "val/error": state.best[0],
-                               "model_state": self.model.state_dict(), **self.description()})
+        self.record.save_best(self.saved(state, val_error=state.best[0]))
 
     def best_model(self) -> torch.nn.Module | None:
         """The model with the weights of ``best.pt``, on the training device; None if none."""
         if not self.record.has_best():
             return None
         device = next(self.model.parameters()).device
-        model = self.new_model(self.cfg, self.data)
-        model.load_state_dict(self.record.load_best()["model_state"])
+        model = new_model(self.cfg)
+        model.load_state_dict(self.record.load_best().model_state)
         return model.to(device=device, memory_format=torch.channels_last)
+
+
+def new_model(cfg: Config) -> torch.nn.Module:
+    """A model of the configured class with fresh weights from ``cfg.seed``, on the CPU.
+
+    Built before any data is read (the data's shape and classes are those the
+    config checks know, :data:`~mnist_lab.config.MNIST`, which the data loader
+    asserts), so a constructor's own checks refuse bad arguments first.
+
+    Raises:
+        UserError: the class cannot be imported or refused its arguments.
+    """
+    torch.manual_seed(cfg.seed)
+    target, kwargs = component(cfg.model)
+    return build_model(target, kwargs, MNIST.in_shape, MNIST.num_classes)

@@ -1,6 +1,7 @@
 """One live run per run directory, and a heartbeat that tells live runs from lost ones.
 
-The lock is a file in the run directory (``run.lock``) created with
+The lock is a file in the run directory (``run.lock``, named by
+:mod:`mnist_lab.record`) created with
 ``O_CREAT | O_EXCL``, which is atomic on local filesystems and on NFS (v3 and
 later), where SLURM jobs run. It holds the holder's host, pid, a random token,
 the heartbeat interval and the last heartbeat (Unix time, seconds). While the
@@ -32,7 +33,6 @@ from pathlib import Path
 from .errors import UserError
 
 log = logging.getLogger(__name__)
-LOCK_FILE = "run.lock"
 MISSED_BEATS = 3  # a heartbeat older than this many intervals means the holder is lost
 TAKEOVER_TIMEOUT_S = 60.0  # a takeover guard older than this was left by a dead process
 
@@ -84,10 +84,10 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def read_holder(run_dir: str | Path) -> Holder | None:
-    """The holder named by ``run_dir/run.lock``; None when absent or unreadable (half-written)."""
+def read_holder(lock_path: str | Path) -> Holder | None:
+    """The holder named by the lock file; None when absent or unreadable (half-written)."""
     try:
-        return Holder(**json.loads((Path(run_dir) / LOCK_FILE).read_text()))
+        return Holder(**json.loads(Path(lock_path).read_text()))
     except (OSError, ValueError, TypeError):
         return None
 
@@ -114,7 +114,7 @@ def _remove_if_stale(path: Path, judged: Holder) -> None:
             guard.unlink(missing_ok=True)  # left by a process that died mid-takeover
         return
     try:
-        if read_holder(path.parent) == judged:
+        if read_holder(path) == judged:
             path.unlink(missing_ok=True)
     finally:
         os.close(fd)
@@ -126,19 +126,19 @@ class RunLock:
 
     Use as a context manager around everything a run writes::
 
-        with RunLock(run_dir, interval_s=30):
+        with RunLock(RunRecord(run_dir).lock_path, interval_s=30):
             ...  # train, write the record
 
     Args:
-        run_dir: the run directory (created if missing).
+        lock_path: the lock file (its folder, the run directory, is created if missing).
         interval_s: seconds between heartbeats (> 0).
 
     Raises:
         RunDirBusy: (on enter) another live run holds the directory.
     """
 
-    def __init__(self, run_dir: str | Path, interval_s: float) -> None:
-        self.path = Path(run_dir) / LOCK_FILE
+    def __init__(self, lock_path: str | Path, interval_s: float) -> None:
+        self.path = Path(lock_path)
         self.interval_s = float(interval_s)
         self.holder: Holder | None = None
         self._stop = threading.Event()
@@ -162,7 +162,7 @@ class RunLock:
                 _write_new(self.path, mine)
                 break
             except FileExistsError:
-                current = read_holder(self.path.parent)
+                current = read_holder(self.path)
                 if current is None:  # being written this instant, or just released
                     time.sleep(0.1)
                     continue
@@ -171,7 +171,7 @@ class RunLock:
                 log.warning("Taking over %s from a lost run (%s).", self.path, current.describe())
                 _remove_if_stale(self.path, current)
         else:
-            raise self._busy(read_holder(self.path.parent))
+            raise self._busy(read_holder(self.path))
         self.holder = mine
         self._thread = threading.Thread(target=self._beat, name="run-heartbeat", daemon=True)
         self._thread.start()
@@ -192,7 +192,7 @@ class RunLock:
     def beat(self) -> None:
         """Rewrite the heartbeat now (atomically), if the lock is still ours."""
         assert self.holder is not None
-        if read_holder(self.path.parent) != self.holder:
+        if read_holder(self.path) != self.holder:
             log.error("%s is no longer this run's lock: another run took it over.", self.path)
             self._stop.set()
             return
@@ -206,6 +206,6 @@ class RunLock:
         self._stop.set()
         if self._thread is not None:
             self._thread.join()
-        if self.holder is not None and read_holder(self.path.parent) == self.holder:
+        if self.holder is not None and read_holder(self.path) == self.holder:
             self.path.unlink(missing_ok=True)
         self.holder = None

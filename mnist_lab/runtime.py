@@ -1,4 +1,4 @@
-"""Where a run computes: the device and the number of CPU threads.
+"""Where a run computes: the device, CPU threads, determinism, and stop signals.
 
 Torch is imported only where needed, so that sweepers can use the thread rules
 without paying for it.
@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import contextlib
 import os
-from typing import TYPE_CHECKING, Iterator
+import signal
+import threading
+from typing import TYPE_CHECKING, Any, Iterator
 
 from .errors import ConfigError
 
@@ -127,3 +129,65 @@ def deterministic_algorithms(enabled: bool) -> Iterator[None]:
     finally:
         torch.use_deterministic_algorithms(before[0])
         torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = before[1:]
+
+
+class JobRequeued(SystemExit):
+    """The job was requeued (by submitit, after a checkpoint) and this process exits.
+
+    A ``SystemExit``, as submitit's requeue ends the process with ``sys.exit``;
+    the run's record says ``requeued`` and the requeued job resumes it.
+    """
+
+
+class StopRequest:
+    """Turns SIGINT/SIGTERM into a flag the loop checks between steps.
+
+    Also SIGUSR2 when a Python handler is already installed for it: submitit's,
+    which SLURM triggers ``hydra.launcher.signal_delay_s`` before a job's time
+    limit (some clusters also at a preemption; others send SIGTERM, and SLURM
+    requeues the job itself). That handler checkpoints the job's
+    callable and requeues the job; here it is deferred to the next step
+    boundary and called by :meth:`hand_over` after the run's checkpoint.
+
+    A second Ctrl-C interrupts at once (the default handler is back by then).
+    Only installed in the main thread (signal handlers can only live there).
+    """
+
+    def __init__(self) -> None:
+        self.requested: str | None = None
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> "StopRequest":
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._previous[sig] = signal.signal(sig, self._handle)
+            if callable(signal.getsignal(signal.SIGUSR2)):  # submitit's requeue handler
+                self._previous[signal.SIGUSR2] = signal.signal(signal.SIGUSR2, self._handle)
+        return self
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        self.requested = signal.Signals(signum).name
+        signal.signal(signum, self._previous[signum])  # the next one is not deferred
+
+    def hand_over(self, step: int) -> None:
+        """After the checkpoint: let the deferred handler act, or raise KeyboardInterrupt.
+
+        Raises:
+            JobRequeued: submitit requeued the job (its handler called ``sys.exit``).
+            KeyboardInterrupt: any other stop request.
+        """
+        signum = signal.Signals[self.requested] if self.requested else None
+        handler = self._previous.get(signum) if signum == signal.SIGUSR2 else None
+        if callable(handler):
+            self.__exit__()
+            try:
+                handler(signum, None)
+            except SystemExit as exit_:
+                raise JobRequeued(f"requeued by SLURM ({self.requested}: time limit or "
+                                  f"preemption) at step {step}") from exit_
+        raise KeyboardInterrupt(f"stopped by {self.requested} at step {step}")
+
+    def __exit__(self, *exc: Any) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        self._previous = {}

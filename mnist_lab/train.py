@@ -13,7 +13,7 @@ is written and :class:`KeyboardInterrupt` raised, so nothing is lost and
 ``trainer.resume`` continues exactly where the run stopped. In a SLURM job
 launched by submitit, its time-limit signal (``SIGUSR2``) is also
 honoured between two steps: after the checkpoint, submitit's own handler
-requeues the job (:mod:`mnist_lab.stopping`), which continues from that checkpoint.
+requeues the job (:class:`~mnist_lab.runtime.StopRequest`), which continues from that checkpoint.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from .augment import Augmenter
 from .data import MNISTData, batches, steps_per_epoch
 from .evaluate import evaluate
 from .snapshots import WeightsHistory
-from .stopping import StopRequest
+from .runtime import StopRequest
 from .tracking.base import Tracker
 
 log = logging.getLogger(__name__)

@@ -1,18 +1,17 @@
 """Value checks of the settings: what a type cannot say.
 
-Run by :func:`mnist_lab.config.to_settings` before any data is read or torch is
-imported. The first bad value raises :class:`~mnist_lab.errors.ConfigError`,
-naming the key, the value and the allowed range.
+Run by :func:`mnist_lab.settings.to_settings` before any data is read. The first
+bad value raises :class:`~mnist_lab.errors.ConfigError`, naming the key, the
+value and the allowed range. A model's own checks live with the model (its
+``validate`` classmethod); these are the checks of everything else.
 """
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
-from .config import (DEVICES, MNIST, SCHEDULES, SCHEMAS, TEST_ON, WANDB_MODES, Config,
-                     ConvNetConfig, DataConfig, DatasetInfo, SGDConfig, TrainerConfig,
-                     WandbLoggerConfig)
+from .config import (DEVICES, MNIST, SCHEDULES, TEST_ON, WANDB_MODES, Config, DataConfig,
+                     DatasetInfo, TrainerConfig, WandbLoggerConfig, component)
 from .errors import ConfigError
 
 
@@ -21,22 +20,17 @@ def _require(ok: bool, key: str, value: Any, allowed: str, hint: str = "") -> No
         raise ConfigError(key, value, allowed, hint)
 
 
-def max_conv_blocks(size: int) -> int:
-    """How many 2x2-pooling conv blocks an input of ``size`` pixels allows.
-
-    Each block halves the spatial size (rounding down); at least 1 pixel must
-    remain, so 28 allows 4 blocks (28 → 14 → 7 → 3 → 1).
-    """
-    return int(math.floor(math.log2(size)))
-
-
 def validate(cfg: Config, dataset: DatasetInfo = MNIST) -> None:
     """Check every value a type cannot check; the first bad one raises.
 
-    Runs before any data is read or torch is imported.
+    Runs before any data is read. The model's own checks are its class's
+    ``validate`` classmethod (this imports the model's module, and so torch); a
+    class without one is checked by its constructor, which also runs before any
+    data is read (:func:`mnist_lab.build.build_model`).
 
     Raises:
         ConfigError: naming the key, the bad value and the allowed range.
+        UserError: the model's ``_target_`` cannot be imported or is not a model.
     """
     _validate_model(cfg.model, dataset)
     _validate_data(cfg.data, dataset)
@@ -46,31 +40,13 @@ def validate(cfg: Config, dataset: DatasetInfo = MNIST) -> None:
     _require(cfg.seed >= 0, "seed", cfg.seed, "must be an integer >= 0")
 
 
-def _validate_model(model: ConvNetConfig, dataset: DatasetInfo) -> None:
-    _require(model.name in SCHEMAS["model"], "model.name", model.name,
-             f"must name a model class: {', '.join(SCHEMAS['model'])}",
-             "Pick a model config with model=<option> (conf/model/), e.g. model=convnet_bn.")
-    depth, size = list(model.depth), min(dataset.in_shape[1:])
-    _require(
-        len(depth) > 0 and all(c >= 1 for c in depth),
-        "model.depth", depth,
-        "must be a non-empty list of positive channel counts, one per conv block",
-        "Example: 'model.depth=[4,8]' (quoted: shells such as zsh expand brackets).",
-    )
-    blocks = max_conv_blocks(size)
-    _require(
-        len(depth) <= blocks,
-        "model.depth", depth,
-        f"has {len(depth)} conv blocks, but a {size}x{size} input allows at most "
-        f"{blocks} (each block halves the size)",
-        f"Use at most {blocks} channel counts.",
-    )
-    k = model.kernel_size
-    _require(k >= 1 and k % 2 == 1 and k <= size, "model.kernel_size", k,
-             f"must be an odd number from 1 to {size} (padding keeps the size)")
-    _require(model.fc_width >= 1, "model.fc_width", model.fc_width, "must be >= 1")
-    _require(0.0 <= model.dropout < 1.0, "model.dropout", model.dropout,
-             "must be in [0, 1) (the probability of zeroing a unit)")
+def _validate_model(model: Any, dataset: DatasetInfo) -> None:
+    from .build import model_class
+
+    target, kwargs = component(model)
+    check = getattr(model_class(target), "validate", None)
+    if check is not None:
+        check(in_shape=dataset.in_shape, num_classes=dataset.num_classes, **kwargs)
 
 
 def _validate_data(data: DataConfig, dataset: DatasetInfo) -> None:
@@ -93,17 +69,23 @@ def _validate_data(data: DataConfig, dataset: DatasetInfo) -> None:
              "must be a probability in [0, 1]")
 
 
-def _validate_optimizer(opt: SGDConfig) -> None:
-    _require(opt.name in SCHEMAS["optimizer"], "optimizer.name", opt.name,
-             f"must name an optimizer: {', '.join(SCHEMAS['optimizer'])}")
-    _require(opt.lr > 0, "optimizer.lr", opt.lr, "must be > 0")
-    _require(0 <= opt.momentum < 1, "optimizer.momentum", opt.momentum, "must be in [0, 1)")
-    _require(opt.weight_decay >= 0, "optimizer.weight_decay", opt.weight_decay, "must be >= 0")
-    _require(not opt.nesterov or opt.momentum > 0, "optimizer.nesterov", opt.nesterov,
-             "needs optimizer.momentum > 0")
-    _require(opt.schedule in SCHEDULES, "optimizer.schedule", opt.schedule,
-             f"must be one of {', '.join(SCHEDULES)}")
-    _require(opt.warmup_steps >= 0, "optimizer.warmup_steps", opt.warmup_steps, "must be >= 0")
+def _validate_optimizer(opt: Any) -> None:
+    """Checks of the keys optimizers share, whichever optimizer (a user's too) has them."""
+    _, kw = component(opt, "optimizer")
+    _require(kw.get("lr", 1.0) > 0, "optimizer.lr", kw.get("lr"), "must be > 0")
+    _require(0 <= kw.get("momentum", 0.0) < 1, "optimizer.momentum", kw.get("momentum"),
+             "must be in [0, 1)")
+    _require(kw.get("weight_decay", 0.0) >= 0, "optimizer.weight_decay",
+             kw.get("weight_decay"), "must be >= 0")
+    _require(not kw.get("nesterov") or kw.get("momentum", 0) > 0, "optimizer.nesterov",
+             kw.get("nesterov"), "needs optimizer.momentum > 0")
+    _require(all(0 <= b < 1 for b in kw.get("betas", [])) and len(kw.get("betas", [0, 0])) == 2,
+             "optimizer.betas", kw.get("betas"), "must be two numbers in [0, 1)")
+    _require(kw.get("eps", 1.0) > 0, "optimizer.eps", kw.get("eps"), "must be > 0")
+    _require(kw.get("schedule", "constant") in SCHEDULES, "optimizer.schedule",
+             kw.get("schedule"), f"must be one of {', '.join(SCHEDULES)}")
+    _require(kw.get("warmup_steps", 0) >= 0, "optimizer.warmup_steps", kw.get("warmup_steps"),
+             "must be >= 0")
 
 
 def _validate_trainer(tr: TrainerConfig) -> None:

@@ -60,7 +60,7 @@ def compose_config(overrides: list[str] = (), return_hydra_config: bool = False)
 
 def run_training(run_dir: Path, overrides: list[str], extra_trackers=(), multirun=False):
     """Run one real experiment in this process (as run.py would) and return its objective."""
-    from mnist_lab.config import to_settings
+    from mnist_lab.settings import to_settings
     from mnist_lab.experiment import run_experiment
 
     cfg = compose_config(overrides)

@@ -60,16 +60,20 @@ def test_the_requeue_signal_is_handed_over_after_a_checkpoint_between_steps(
     record = RunRecord(tmp_path / "job")
     assert record.read_summary()["status"] == "requeued"
     (step,) = seen  # submitit's handler ran once, when the checkpoint was there
-    assert 120 < step < 240 and record.load_checkpoint()["step"] == step
+    assert 120 < step < 240 and checkpoint(record)["step"] == step
     run_training(tmp_path / "job", RUN, multirun=True)  # the requeued job: same overrides
     run_training(tmp_path / "straight", RUN)
     rows = [{k: v for k, v in r.items() if k != "elapsed_s"} for r in record.read_metrics()]
     straight = RunRecord(tmp_path / "straight")
     assert rows == [{k: v for k, v in r.items() if k != "elapsed_s"}
                     for r in straight.read_metrics()]
-    a, b = record.load_checkpoint()["model_state"], straight.load_checkpoint()["model_state"]
+    a, b = checkpoint(record)["model_state"], checkpoint(straight)["model_state"]
     assert all(torch.equal(a[k], b[k]) for k in b)
     assert record.read_summary()["status"] == "completed"
+
+
+def checkpoint(record):
+    return torch.load(record.dir / "checkpoint.pt", weights_only=True)
 
 
 def linked_root(folder, data_root, damaged=None):

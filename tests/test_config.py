@@ -7,7 +7,9 @@ import pytest
 from hydra.errors import ConfigCompositionException
 
 from conftest import CONF, REPO, compose_config
-from mnist_lab.config import ConvNetConfig, SGDConfig, to_settings
+from mnist_lab.config import SGDConfig
+from mnist_lab.models.convnet import ConvNetConfig
+from mnist_lab.settings import to_settings
 from mnist_lab.errors import ConfigError
 
 GROUPS = sorted(p.name for p in CONF.iterdir() if p.is_dir() and p.name != "hydra")

@@ -38,7 +38,7 @@ def rows(run_dir):
 
 
 def weights(run_dir):
-    return RunRecord(run_dir).load_checkpoint()["model_state"]
+    return torch.load(run_dir / "checkpoint.pt", weights_only=True)["model_state"]
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +57,7 @@ def test_auto_trains_on_the_gpu_and_records_its_name(gpu_run):
 
 
 def test_checkpoints_keep_the_cuda_rng_state(gpu_run):
-    rng = RunRecord(gpu_run).load_checkpoint()["rng"]["cuda"]
+    rng = torch.load(gpu_run / "checkpoint.pt", weights_only=True)["rng"]["cuda"]
     assert len(rng) == torch.cuda.device_count() and rng[0].dtype == torch.uint8
 
 

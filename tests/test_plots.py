@@ -12,7 +12,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from mnist_lab import plots
 from mnist_lab.config import WandbLoggerConfig
 from mnist_lab.job import JobInfo
-from mnist_lab.model import ConvNet
+from mnist_lab.models.convnet import ConvNet
 from mnist_lab.snapshots import WeightsHistory
 from mnist_lab.tracking.wandb_tracker import WandbTracker
 

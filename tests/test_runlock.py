@@ -12,8 +12,8 @@ import yaml
 
 from conftest import REPO, run_py
 from mnist_lab.compare import main as compare_main
-from mnist_lab.record import RunRecord
-from mnist_lab.runlock import LOCK_FILE, RunDirBusy, RunLock, read_holder
+from mnist_lab.record import LOCK, RunRecord
+from mnist_lab.runlock import RunDirBusy, RunLock, read_holder
 from mnist_lab.sweeps.summary import write_summary
 
 HOLD = ("import sys, time; from mnist_lab.runlock import RunLock; "
@@ -23,7 +23,7 @@ HOLD = ("import sys, time; from mnist_lab.runlock import RunLock; "
 
 def hold_lock(run_dir, interval_s=30.0):
     """Another process that takes the lock of ``run_dir`` and keeps it."""
-    holder = subprocess.Popen([sys.executable, "-c", HOLD, str(run_dir), str(interval_s)],
+    holder = subprocess.Popen([sys.executable, "-c", HOLD, str(run_dir / LOCK), str(interval_s)],
                               stdout=subprocess.PIPE, text=True, cwd=REPO)
     assert holder.stdout.readline().strip() == "held"
     return holder
@@ -40,18 +40,18 @@ def test_a_live_holder_keeps_the_lock_and_a_killed_one_loses_it(tmp_path):
     holder = hold_lock(tmp_path)
     try:
         with pytest.raises(RunDirBusy, match=rf"in use by another run \(pid {holder.pid} on host"):
-            RunLock(tmp_path, 30).acquire()
+            RunLock(tmp_path / LOCK, 30).acquire()
     finally:
         holder.kill()
         holder.wait()
-    with RunLock(tmp_path, 30) as lock:  # a dead holder on this host: taken over at once
-        assert read_holder(tmp_path) == lock.holder and lock.holder.pid == os.getpid()
-    assert not (tmp_path / LOCK_FILE).exists(), "released"
+    with RunLock(tmp_path / LOCK, 30) as lock:  # a dead holder on this host: taken over at once
+        assert read_holder(tmp_path / LOCK) == lock.holder and lock.holder.pid == os.getpid()
+    assert not (tmp_path / LOCK).exists(), "released"
 
 
 def write_foreign_lock(run_dir, heartbeat_age_s, interval_s=1.0):
     now = time.time()
-    (run_dir / LOCK_FILE).write_text(json.dumps({
+    (run_dir / LOCK).write_text(json.dumps({
         "host": "another-node", "pid": 1, "token": "x", "interval_s": interval_s,
         "heartbeat": now - heartbeat_age_s, "started": now - 100}))
 
@@ -59,18 +59,18 @@ def write_foreign_lock(run_dir, heartbeat_age_s, interval_s=1.0):
 def test_a_lock_from_another_host_is_taken_over_only_when_its_heartbeat_is_stale(tmp_path):
     write_foreign_lock(tmp_path, heartbeat_age_s=2.5)  # 2.5 beats late: still alive
     with pytest.raises(RunDirBusy, match="another-node"):
-        RunLock(tmp_path, 1).acquire()
+        RunLock(tmp_path / LOCK, 1).acquire()
     write_foreign_lock(tmp_path, heartbeat_age_s=3.5)  # more than 3 beats late: lost
-    with RunLock(tmp_path, 1) as lock:
-        assert read_holder(tmp_path).host == lock.holder.host != "another-node"
+    with RunLock(tmp_path / LOCK, 1) as lock:
+        assert read_holder(tmp_path / LOCK).host == lock.holder.host != "another-node"
 
 
 def test_the_heartbeat_is_rewritten_every_interval(tmp_path):
-    with RunLock(tmp_path, 0.2) as lock:
-        first = read_holder(tmp_path).heartbeat
-        wait_for(lambda: read_holder(tmp_path).heartbeat > first + 0.3, timeout=10,
+    with RunLock(tmp_path / LOCK, 0.2) as lock:
+        first = read_holder(tmp_path / LOCK).heartbeat
+        wait_for(lambda: read_holder(tmp_path / LOCK).heartbeat > first + 0.3, timeout=10,
                  what="two heartbeats")
-        assert read_holder(tmp_path).token == lock.holder.token
+        assert read_holder(tmp_path / LOCK).token == lock.holder.token
 
 
 RUN = ["trainer.eval_every=50", "trainer.checkpoint_every=50", "optimizer.lr=0.01",
@@ -82,7 +82,7 @@ def test_a_second_run_into_a_busy_directory_is_refused_and_changes_nothing(tmp_p
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     first = run_py("seed=0", "trainer.max_steps=1000", *RUN, f"hydra.run.dir={run_dir}",
                    cwd=tmp_path, env=env, popen=True)
-    wait_for(lambda: (run_dir / LOCK_FILE).exists() or first.poll() is not None, what="lock")
+    wait_for(lambda: (run_dir / LOCK).exists() or first.poll() is not None, what="lock")
     second = run_py("seed=1", "trainer.max_steps=200", *RUN, f"hydra.run.dir={run_dir}",
                     cwd=tmp_path, env=env, timeout=300)
     out, err = first.communicate(timeout=600)
@@ -108,7 +108,7 @@ def test_a_killed_run_is_shown_as_lost_with_how_to_resume_it(tmp_path, capsys):
     run.wait()
     assert record.read_summary()["status"] == "running"  # what the dead process left
     assert record.status() == "lost"  # same host, process gone: lost at once
-    holder = read_holder(run_dir)
+    holder = read_holder(run_dir / LOCK)
     holder_elsewhere = holder.__class__(**{**holder.__dict__, "host": "another-node"})
     assert not holder_elsewhere.is_lost(now=holder.heartbeat + 2.9)  # seen from another host
     assert holder_elsewhere.is_lost(now=holder.heartbeat + 3.1)  # after 3 missed beats
@@ -119,4 +119,4 @@ def test_a_killed_run_is_shown_as_lost_with_how_to_resume_it(tmp_path, capsys):
     assert "| lost |" in (tmp_path / "sweep_summary.md").read_text()
     resumed = run_py(f"trainer.resume={run_dir}", cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
-    assert record.status() == "completed" and not (run_dir / LOCK_FILE).exists()
+    assert record.status() == "completed" and not (run_dir / LOCK).exists()

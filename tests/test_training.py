@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import signal
 import threading
 
@@ -10,7 +11,8 @@ import torch
 
 from conftest import SHORT, run_training
 from mnist_lab.errors import ConfigError
-from mnist_lab.evaluate import load_model, main as evaluate_main
+from mnist_lab.build import load_model
+from mnist_lab.evaluate import main as evaluate_main
 from mnist_lab.record import METRIC_COLUMNS, RunRecord
 from mnist_lab.resume import RunDirTaken
 from mnist_lab.tracking.base import Tracker
@@ -41,17 +43,18 @@ def test_short_run_learns_and_records_everything(short_run):
     assert summary["train/images_per_s"] > 0 and summary["wall_s"] > 0
     assert torch.__version__.startswith(summary["versions"]["torch"])
     for name in ("error_curves", "feature_maps", "filters", "confusion_matrix"):
-        png = record.plots_dir / f"{name}.png"
+        png = record.plot_path(name)
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5000
 
 
 def test_checkpoint_is_self_describing_and_loads_weights_only(short_run):
     ckpt = torch.load(short_run / "checkpoint.pt", weights_only=True)
-    assert ckpt["step"] == 300 and ckpt["format_version"] == 1
-    assert ckpt["model"] == {"name": "convnet", "in_shape": [1, 28, 28], "num_classes": 10,
+    assert ckpt["step"] == 300 and ckpt["format_version"] == 2
+    assert ckpt["model"] == {"target": "mnist_lab.models.convnet.ConvNet",
+                             "in_shape": [1, 28, 28], "num_classes": 10,
                              "kwargs": {"depth": [4, 8], "kernel_size": 5, "fc_width": 512,
-                                        "dropout": 0.5, "batch_norm": False}}
-    assert ckpt["input"]["mean"] == 0.0 and ckpt["classes"] == list("0123456789")
+                                        "dropout": 0.5, "batch_norm": False},
+                             "classes": list("0123456789"), "mean": 0.0, "std": 1.0}
     loaded = load_model(short_run)
     assert not loaded.model.training and loaded.step == 300
     history = torch.load(short_run / "weights_history.pt", weights_only=True)
@@ -217,3 +220,33 @@ def test_deterministic_mode_is_on_during_the_run_only_and_changes_no_result(shor
     assert not torch.are_deterministic_algorithms_enabled()
     assert os.environ["CUBLAS_WORKSPACE_CONFIG"] == ":4096:8"
     assert metrics_without_time(tmp_path) == metrics_without_time(short_run)  # CPU: same kernels
+
+
+def as_format_1(run_dir, dest):
+    """A copy of a run as mnist_lab wrote it before models were built from ``_target_``."""
+    shutil.copytree(run_dir, dest)
+    ckpt = torch.load(dest / "checkpoint.pt", weights_only=True)
+    spec, config = ckpt["model"], ckpt["config"]
+    model = {k: v for k, v in config["model"].items() if k != "_target_"}
+    optimizer = {k: v for k, v in config["optimizer"].items() if k != "_target_"}
+    ckpt.update(format_version=1, classes=spec["classes"],
+                model={"name": "convnet", "kwargs": spec["kwargs"], "in_shape": spec["in_shape"],
+                       "num_classes": spec["num_classes"]},
+                input={"scale": "pixel / 255", "mean": spec["mean"], "std": spec["std"]},
+                config={**config, "model": {"name": "convnet", **model},
+                        "optimizer": {"name": "sgd", **optimizer}})
+    torch.save(ckpt, dest / "checkpoint.pt")
+    (dest / "best.pt").unlink()
+
+
+def test_runs_written_in_format_1_still_load_and_resume(short_run, data_root, tmp_path, capsys):
+    old = tmp_path / "old"
+    as_format_1(short_run, old)
+    assert torch.load(old / "checkpoint.pt", weights_only=True)["format_version"] == 1
+    loaded = load_model(old)
+    assert type(loaded.model).__name__ == "ConvNet" and loaded.classes == tuple("0123456789")
+    assert evaluate_main([str(old), "--data-root", str(data_root)]) == 0
+    assert "(equal)" in capsys.readouterr().out
+    run_training(old, ["trainer.resume=true", "trainer.max_steps=400", "trainer.progress=false"])
+    assert [r["step"] for r in RunRecord(old).read_metrics()] == [100, 200, 300, 400]
+    assert torch.load(old / "checkpoint.pt", weights_only=True)["format_version"] == 2

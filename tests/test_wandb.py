@@ -16,7 +16,7 @@ from mnist_lab.tracking import wandb_files as wf
 from mnist_lab.errors import UserError
 from mnist_lab.record import RunRecord
 from mnist_lab.tracking.base import Tracker
-from mnist_lab.tracking.wandb_tracker import resolve_mode
+from mnist_lab.tracking.wandb_mode import resolve_mode
 
 WANDB = FAST + ["logger=wandb", "logger.log_images_every=2"]
 

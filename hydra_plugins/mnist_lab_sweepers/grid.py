@@ -1,16 +1,23 @@
-"""The grid sweeper: Hydra's ``BasicSweeper`` made resumable (see mnist_lab.sweeps.plumbing)."""
+"""The grid sweeper (``hydra/sweeper=grid``, the default): every combination, resumable.
 
+Built on Hydra's public ``Sweeper`` interface; the logic is in
+:mod:`mnist_lab.sweeps.plumbing`.
+"""
+
+import itertools
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, List, Optional
+from typing import Any, Dict, List, Optional
 
-from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.config_store import ConfigStore
 from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.core.override_parser.types import Override
+from hydra.core.plugins import Plugins
 from hydra.core.utils import JobStatus
-from hydra.errors import HydraException
-from omegaconf import OmegaConf
+from hydra.plugins.sweeper import Sweeper
+from hydra.types import HydraContext, TaskFunction
+from omegaconf import DictConfig, OmegaConf
 
 from mnist_lab.sweeps.plumbing import (SweepFailed, contiguous, failure_message, launch,
                                        pending_jobs, with_thread_shares)
@@ -23,33 +30,59 @@ log = logging.getLogger(__name__)
 class GridSweeperConf:
     _target_: str = "hydra_plugins.mnist_lab_sweepers.grid.GridSweeper"
     max_batch_size: Optional[int] = None  # jobs handed to the launcher at once
-    params: Optional[Any] = None  # the sweep, as in hydra.sweeper.params
+    params: Optional[Dict[str, str]] = None  # the sweep, as in Hydra's basic sweeper
 
 
-# Registered as "basic", Hydra's default sweeper: its config (same keys) is replaced by
-# this one when Hydra scans the plugins, after its core plugins. So every grid sweep is
-# resumable, and a sweep preset may still pick another sweeper (e.g. Optuna) in its
-# defaults list, which an `override hydra/sweeper` in config.yaml would forbid.
-ConfigStore.instance().store(group="hydra/sweeper", name="basic", node=GridSweeperConf,
+ConfigStore.instance().store(group="hydra/sweeper", name="grid", node=GridSweeperConf,
                              provider="mnist_lab")
 
 
-class GridSweeper(BasicSweeper):
+def grid(overrides: List[Override]) -> List[List[str]]:
+    """The cartesian product of the overrides' values, as each job's override strings.
+
+    Raises:
+        SweepFailed: a continuous range (``interval()``), which a grid cannot list.
+    """
+    choices: Dict[str, List[str]] = {}
+    for override in overrides:
+        key = override.get_key_element()
+        if not override.is_sweep_override():
+            choices[key] = [f"{key}={override.get_value_element_as_str()}"]
+        elif override.is_discrete_sweep():
+            choices[key] = [f"{key}={value}" for value in override.sweep_string_iterator()]
+        else:
+            raise SweepFailed(f"{key}: a continuous range is not a list of values. A grid "
+                              "sweep takes lists of values (a,b,c, range(), choice()); for "
+                              "continuous ranges use +sweep=optuna.")
+    return [list(job) for job in itertools.product(*choices.values())]
+
+
+class GridSweeper(Sweeper):
     """Every combination of the swept values, each in ``<sweep dir>/<position>``.
 
     Jobs that completed with the same overrides in the same sweep directory are
     not launched again; a sweep with failed jobs raises :class:`SweepFailed`.
     """
 
+    def __init__(self, max_batch_size: Optional[int] = None,
+                 params: Optional[Dict[str, str]] = None) -> None:
+        self.max_batch_size = max_batch_size
+        self.params = dict(params or {})
+        self.config: Optional[DictConfig] = None
+        self.hydra_context: Optional[HydraContext] = None
+        self.launcher: Any = None
+
+    def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction,
+              config: DictConfig) -> None:
+        self.config, self.hydra_context = config, hydra_context
+        self.launcher = Plugins.instance().instantiate_launcher(
+            hydra_context=hydra_context, task_function=task_function, config=config)
+
     def sweep(self, arguments: List[str]) -> Any:
-        assert self.config is not None and self.launcher is not None
+        assert self.config is not None and self.hydra_context is not None
         parser = OverridesParser.create(config_loader=self.hydra_context.config_loader)
-        overrides = parser.parse_overrides(self._parse_config() + list(arguments))
-        try:
-            jobs = self.split_arguments(overrides, None)[0]
-        except HydraException as error:  # e.g. interval(): a range, not a list of values
-            raise SweepFailed(f"{error}. A grid sweep takes lists of values (a,b,c, range(), "
-                              "choice()); for continuous ranges use +sweep=optuna.") from None
+        swept = [f"{k}={v}" for k, v in self.params.items()] + list(arguments)
+        jobs = grid(parser.parse_overrides(swept))
         sweep_dir = Path(self.config.hydra.sweep.dir)
         sweep_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
@@ -61,8 +94,7 @@ class GridSweeper(BasicSweeper):
         for start, positions in contiguous(pending, self.max_batch_size):
             batch = with_thread_shares([jobs[p] for p in positions], self.config.hydra.launcher)
             self.validate_batch_is_legal(batch)
-            for position, ret in zip(positions, launch(self.launcher, batch, start, sweep_dir)):
-                results.append((position, ret))
+            results += zip(positions, launch(self.launcher, batch, start, sweep_dir))
         finish_sweep(sweep_dir)
         failed = [(p, r) for p, r in results if r.status == JobStatus.FAILED]
         if failed:

@@ -50,12 +50,29 @@ if OptunaSweeper is not None:
     ConfigStore.instance().store(group="hydra/sweeper", name="mnist_optuna",
                                  node=ContinuableOptunaSweeperConf, provider="mnist_lab")
 
-    def _use_sampler(impl: Any, sampler: Any) -> None:
-        # Checked against hydra-optuna-sweeper 1.3.0: OptunaSweeperImpl builds the sampler
-        # once, from hydra.sweeper.sampler, when Hydra instantiates the sweeper, keeps it in
-        # its `sampler` attribute and passes that to optuna.create_study in sweep(). There
-        # is no other way to give it a sampler for this invocation.
-        impl.sampler = sampler
+    def _continue_study(impl: Any) -> int:
+        """Open the study (or create it), number new trials after its trials and, when
+        continuing a seeded one, give its sampler :func:`continuation_seed`. Returns the
+        number of trials so far.
+
+        The one place that touches the sweeper's internals. Checked against
+        hydra-optuna-sweeper 1.3.0, whose ``OptunaSweeperImpl`` has no public way to do
+        this: it numbers trials from its ``job_idx`` attribute, builds its sampler once
+        (kept in ``sampler``) when Hydra instantiates it, and turns the config's
+        directions into Optuna's in ``_get_directions()``.
+        """
+        import optuna
+
+        study = optuna.create_study(study_name=impl.study_name, storage=impl.storage,
+                                    directions=impl._get_directions(), load_if_exists=True)
+        impl.job_idx = n_trials = len(study.trials)
+        sampler = impl.config.hydra.sweeper.sampler
+        if n_trials and sampler.get("seed") is not None:  # unseeded samplers stay as they are
+            seed = continuation_seed(sampler.seed, n_trials)
+            log.info("Continuing study %s: %d trials so far; sampler seed %d (from %d).",
+                     study.study_name, n_trials, seed, sampler.seed)
+            impl.sampler = instantiate(sampler, seed=seed)
+        return n_trials
 
     class ContinuableOptunaSweeper(OptunaSweeper):
         """Hydra's Optuna sweeper whose job numbers continue the study's trial count.
@@ -68,28 +85,12 @@ if OptunaSweeper is not None:
         """
 
         def sweep(self, arguments: List[str]) -> Any:
-            import optuna
-
             impl = self.sweeper
             sweep_dir = Path(impl.config.hydra.sweep.dir)
             sweep_dir.mkdir(parents=True, exist_ok=True)
-            study = optuna.create_study(study_name=impl.study_name, storage=impl.storage,
-                                        directions=impl._get_directions(), load_if_exists=True)
-            impl.job_idx = len(study.trials)
-            if impl.job_idx:
-                log.info("Continuing study %s: %d trials so far.", study.study_name, impl.job_idx)
-                self._reseed_for_continuation(impl.job_idx)
+            _continue_study(impl)
             share_cores_evenly(impl.config.hydra.launcher, impl.n_jobs)
             try:
                 return super().sweep(arguments)
             finally:
                 finish_sweep(sweep_dir)
-
-        def _reseed_for_continuation(self, n_trials: int) -> None:
-            sampler_conf = self.sweeper.config.hydra.sweeper.sampler
-            if sampler_conf.get("seed") is None:  # unseeded, or a sampler without a seed
-                return
-            seed = continuation_seed(sampler_conf.seed, n_trials)
-            log.info("Sampler seed %d, from seed %d and %d trials.", seed, sampler_conf.seed,
-                     n_trials)
-            _use_sampler(self.sweeper, instantiate(sampler_conf, seed=seed))

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ..evaluate import LoadedModel
+from ..build import LoadedModel
 from .images import ImageError
 from .prepare import Prepared, prepare_image
 

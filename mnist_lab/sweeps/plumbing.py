@@ -27,7 +27,7 @@ from omegaconf import DictConfig
 
 from ..cluster import still_queued
 from ..job import same_overrides
-from ..record import RunRecord
+from ..record import RunRecord, Status
 from ..runtime import THREADS_ENV, usable_cores
 from .summary import SUMMARY_MD, finish_sweep
 
@@ -44,7 +44,7 @@ class SweepFailed(CompactHydraException):
 def is_done(job_dir: Path, overrides: Sequence[str]) -> bool:
     """The job in ``job_dir`` completed with these task overrides (in any order)."""
     summary = RunRecord(job_dir).read_summary() or {}
-    return summary.get("status") == "completed" and same_overrides(summary.get("overrides"),
+    return summary.get("status") == Status.COMPLETED and same_overrides(summary.get("overrides"),
                                                                   list(overrides))
 
 

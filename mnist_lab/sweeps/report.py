@@ -48,7 +48,7 @@ def runs_table(runs: list[RunInfo], fractions: bool = False,
     for r in sorted(runs, key=_sort_key):
         inside = base is not None and r.path.is_relative_to(base)
         name = str(r.path.relative_to(base)) if inside else str(r.path)
-        rows.append([name, *(r.overrides.get(k, "") for k in keys), r.status,
+        rows.append([name, *(r.overrides.get(k, "") for k in keys), str(r.status),
                      _pct(r.val_best, fractions), _pct(r.test_error, fractions),
                      "" if r.epochs is None else f"{r.epochs:g}",
                      "" if r.wall_s is None else f"{r.wall_s:.1f}",

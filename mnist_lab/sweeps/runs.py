@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..job import NAME_EXCLUDES
-from ..record import LOST, RunRecord
+from ..record import RunRecord, Status
 
 
 @dataclass
@@ -21,7 +21,7 @@ class RunInfo:
 
     path: Path
     overrides: dict[str, str]
-    status: str
+    status: Status
     val_best: float | None = None
     test_error: float | None = None
     epochs: float | None = None
@@ -124,7 +124,7 @@ def aggregate_seeds(runs: list[RunInfo]) -> list[Aggregate]:
     """Completed runs grouped by their overrides without ``seed``; groups of n ≥ 2."""
     groups: dict[tuple, list[RunInfo]] = {}
     for r in runs:
-        if r.status == "completed" and r.val_best is not None:
+        if r.status is Status.COMPLETED and r.val_best is not None:
             config = tuple(sorted((k, v) for k, v in r.overrides.items() if k != "seed"))
             groups.setdefault(config, []).append(r)
     result = []
@@ -142,7 +142,7 @@ def lost_notes(runs: list[RunInfo]) -> list[str]:
     """How to resume each ``lost`` run (its process ended while it was running)."""
     notes = []
     for r in runs:
-        if r.status != LOST:
+        if r.status is not Status.LOST:
             continue
         sweep_dir = r.path.parent
         how = (f"run the sweep's command again with hydra.sweep.dir={sweep_dir}"

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Iterator
 
 from ..errors import UserError
-from ..record import replace_atomically
+from ..atomic import replace_atomically
 from .report import render, report, runs_table, plot_runs
 from .runs import find_runs
 

@@ -41,14 +41,17 @@ class LocalTracker(Tracker):
 
 
 def write_plots(record: RunRecord, end: RunEnd) -> None:
-    """Error curves, feature maps, first-layer filters and the confusion matrix as PNGs."""
-    out = record.plots_dir
-    out.mkdir(parents=True, exist_ok=True)
-    plots.save(plots.error_curves(end.rows), out / "error_curves.png")
+    """Error curves, feature maps, first-layer filters and the confusion matrix as PNGs.
+
+    Feature maps and filters only for models that expose ``feature_maps()`` and
+    ``conv_weights()`` (the run logged which are skipped when it started).
+    """
+    plots.save(plots.error_curves(end.rows), record.plot_path("error_curves"))
     if hasattr(end.model, "feature_maps"):
         with eval_mode(end.model):
             maps = end.model.feature_maps(end.probe[:1])
-        plots.save(plots.feature_maps([m[0] for m in maps]), out / "feature_maps.png")
+        plots.save(plots.feature_maps([m[0] for m in maps]), record.plot_path("feature_maps"))
     if end.history.steps:
-        plots.save(plots.filter_evolution(end.history), out / "filters.png")
-    plots.save(plots.confusion(end.confusion(), end.classes), out / "confusion_matrix.png")
+        plots.save(plots.filter_evolution(end.history), record.plot_path("filters"))
+    plots.save(plots.confusion(end.confusion(), end.classes),
+               record.plot_path("confusion_matrix"))

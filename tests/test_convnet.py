@@ -4,15 +4,17 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from mnist_lab.model import ConvNet, build_model
+from mnist_lab.build import build_model
+from mnist_lab.errors import ConfigError, UserError
+from mnist_lab.models.convnet import ConvNet
 
 DEPTHS = [[4], [4, 8], [8, 16, 32], [2, 4, 8, 16]]
 
 
 def make(depth, kernel_size=5, batch_norm=False):
     torch.manual_seed(0)
-    return ConvNet(depth, kernel_size, fc_width=32, dropout=0.5, in_shape=(1, 28, 28),
-                   num_classes=10, batch_norm=batch_norm)
+    return ConvNet(in_shape=(1, 28, 28), num_classes=10, depth=depth, kernel_size=kernel_size,
+                   fc_width=32, dropout=0.5, batch_norm=batch_norm)
 
 
 @pytest.mark.parametrize("batch_norm", [False, True])
@@ -52,7 +54,7 @@ def test_seed_network_matches_the_protocol():
     model = make([4, 8])
     convs = [(c.in_channels, c.out_channels, c.kernel_size, c.padding) for c in model.convs]
     assert convs == [(1, 4, (5, 5), (2, 2)), (4, 8, (5, 5), (2, 2))]
-    seed = ConvNet([4, 8], 5, 512, 0.5, (1, 28, 28), 10)
+    seed = ConvNet((1, 28, 28), 10, [4, 8], 5, 512, 0.5)
     assert (seed.fc.in_features, seed.fc.out_features) == (8 * 7 * 7, 512)
     assert seed.dropout.p == 0.5 and seed.out.out_features == 10
 
@@ -69,13 +71,13 @@ def test_pool_before_relu_equals_the_seed_order():
 
 
 def test_too_deep_for_the_input_is_refused():
-    with pytest.raises(ValueError, match="do not fit"):
+    with pytest.raises(ConfigError, match="has 5 conv blocks, but a 28x28 input allows at most 4"):
         make([1, 1, 1, 1, 1])
 
 
-def test_build_model_by_name():
-    model = build_model("convnet", {"depth": [4], "kernel_size": 3, "fc_width": 8,
-                                    "dropout": 0.0}, (1, 28, 28), 10)
+def test_build_model_by_target():
+    model = build_model("mnist_lab.models.convnet.ConvNet", {
+        "depth": [4], "kernel_size": 3, "fc_width": 8, "dropout": 0.0}, (1, 28, 28), 10)
     assert isinstance(model, ConvNet)
-    with pytest.raises(ValueError, match="Unknown model 'resnet'"):
-        build_model("resnet", {}, (1, 28, 28), 10)
+    with pytest.raises(UserError, match="cannot be imported"):
+        build_model("mnist_lab.models.convnet.ResNet", {}, (1, 28, 28), 10)

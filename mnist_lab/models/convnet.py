@@ -1,4 +1,4 @@
-"""The ConvNet family: the seed CNN generalised to any list of conv widths.
+"""ConvNet: the seed CNN, generalised to any list of conv widths (``model=convnet``).
 
 Seed network (``depth=[4, 8]``): conv 5x5 (padding 2) → ReLU → 2x2 max-pool,
 twice, then a 512-unit fully connected layer → ReLU → dropout 0.5 → 10 outputs
@@ -12,11 +12,30 @@ idempotent: log_softmax(log_softmax(z)) = log_softmax(z).
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+import math
+from dataclasses import dataclass, field
+from typing import List, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from ..errors import ConfigError
+
+
+@dataclass
+class ConvNetConfig:
+    """``conf/model/convnet.yaml`` and ``convnet_bn.yaml``: type-checked at composition."""
+
+    _target_: str = "mnist_lab.models.convnet.ConvNet"
+    depth: List[int] = field(default_factory=lambda: [4, 8])
+    kernel_size: int = 5
+    fc_width: int = 512
+    dropout: float = 0.5
+    batch_norm: bool = False
+
+
+SCHEMA = ConvNetConfig
 
 
 class ConvNet(nn.Module):
@@ -33,19 +52,52 @@ class ConvNet(nn.Module):
         batch_norm: batch normalisation after each conv (not in the seed).
 
     Raises:
-        ValueError: the input is too small for ``len(depth)`` blocks.
+        ConfigError: a value out of range (see :meth:`validate`).
     """
+
+    @classmethod
+    def validate(cls, in_shape: Sequence[int], num_classes: int, depth: Sequence[int] = (4, 8),
+                 kernel_size: int = 5, fc_width: int = 512, dropout: float = 0.5,
+                 batch_norm: bool = False) -> None:
+        """Check the arguments before anything is built; the first bad one raises.
+
+        Each block halves the spatial size (rounding down) and at least 1 pixel
+        must remain, so a 28x28 input allows 4 blocks (28 → 14 → 7 → 3 → 1).
+
+        Raises:
+            ConfigError: naming the ``model.*`` key, the value and the allowed range.
+        """
+        depth, size = list(depth), min(in_shape[1:])
+        if not (depth and all(c >= 1 for c in depth)):
+            raise ConfigError("model.depth", depth, "must be a non-empty list of positive "
+                              "channel counts, one per conv block",
+                              "Example: 'model.depth=[4,8]' (quoted: shells such as zsh "
+                              "expand brackets).")
+        blocks = int(math.floor(math.log2(size)))
+        if len(depth) > blocks:
+            raise ConfigError("model.depth", depth, f"has {len(depth)} conv blocks, but a "
+                              f"{size}x{size} input allows at most {blocks} (each block halves "
+                              "the size)", f"Use at most {blocks} channel counts.")
+        if not (1 <= kernel_size <= size and kernel_size % 2 == 1):
+            raise ConfigError("model.kernel_size", kernel_size,
+                              f"must be an odd number from 1 to {size} (padding keeps the size)")
+        if fc_width < 1:
+            raise ConfigError("model.fc_width", fc_width, "must be >= 1")
+        if not 0.0 <= dropout < 1.0:
+            raise ConfigError("model.dropout", dropout,
+                              "must be in [0, 1) (the probability of zeroing a unit)")
 
     def __init__(
         self,
-        depth: Sequence[int],
-        kernel_size: int,
-        fc_width: int,
-        dropout: float,
         in_shape: Sequence[int],
         num_classes: int,
+        depth: Sequence[int] = (4, 8),
+        kernel_size: int = 5,
+        fc_width: int = 512,
+        dropout: float = 0.5,
         batch_norm: bool = False,
     ) -> None:
+        self.validate(in_shape, num_classes, depth, kernel_size, fc_width, dropout)
         super().__init__()
         channels, height, width = in_shape
         self.convs = nn.ModuleList()
@@ -56,8 +108,6 @@ class ConvNet(nn.Module):
             )
             self.norms.append(nn.BatchNorm2d(out_channels) if batch_norm else nn.Identity())
             channels, height, width = out_channels, height // 2, width // 2
-        if height < 1 or width < 1:
-            raise ValueError(f"{len(depth)} conv blocks do not fit an input of {in_shape}")
         self.fc = nn.Linear(channels * height * width, fc_width)
         self.dropout = nn.Dropout(dropout)
         self.out = nn.Linear(fc_width, num_classes)
@@ -95,23 +145,3 @@ class ConvNet(nn.Module):
     def conv_weights(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """(weight (C_out, C_in, k, k), bias (C_out,)) of each conv layer, live tensors."""
         return [(conv.weight, conv.bias) for conv in self.convs]
-
-
-MODELS = {"convnet": ConvNet}
-
-
-def build_model(name: str, kwargs: dict[str, Any], in_shape: Sequence[int],
-                num_classes: int) -> nn.Module:
-    """Build a model by its config name.
-
-    Args:
-        name: a key of ``MODELS`` (the ``model.name`` config key).
-        kwargs: the model's own arguments (the model config without ``name``).
-        in_shape: (C, H, W) from the dataset. num_classes: from the dataset.
-
-    Raises:
-        ValueError: unknown ``name``.
-    """
-    if name not in MODELS:
-        raise ValueError(f"Unknown model {name!r}; known: {', '.join(MODELS)}")
-    return MODELS[name](in_shape=tuple(in_shape), num_classes=num_classes, **kwargs)

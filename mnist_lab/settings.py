@@ -1,0 +1,58 @@
+"""Typed, checked settings: a composed config (or a saved one) turned into dataclasses.
+
+Below ``run.py`` nothing sees a DictConfig: :func:`to_settings` turns the composed
+config into the dataclasses of :mod:`mnist_lab.config` (``OmegaConf.to_object``)
+and runs the value checks of :mod:`mnist_lab.validation`, before any data is
+read. Model and optimizer nodes stay what Hydra made of them: the dataclass of
+their schema, or a plain dict for a user's own class without one; code reads
+them through :func:`mnist_lab.config.component`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from .config import Config, NoLoggerConfig, WandbLoggerConfig, schema_for
+from .validation import validate
+
+LOGGERS = {"none": NoLoggerConfig, "wandb": WandbLoggerConfig}
+
+
+def to_settings(cfg: DictConfig) -> Config:
+    """Turn a composed config into typed settings and check its values.
+
+    Args:
+        cfg: the config Hydra composed (``hydra`` node absent or ignored).
+
+    Returns:
+        A :class:`~mnist_lab.config.Config`.
+
+    Raises:
+        ConfigError: a value is outside its allowed range (see
+            :func:`mnist_lab.validation.validate`; a model's own checks run too).
+    """
+    settings = OmegaConf.to_object(cfg)
+    assert isinstance(settings, Config), type(settings)
+    validate(settings)
+    return settings
+
+
+def _typed(node: dict[str, Any]) -> Any:
+    """A saved model/optimizer node on its schema (found by ``_target_``), if it has one."""
+    schema = schema_for(node.get("_target_", ""))
+    return OmegaConf.merge(OmegaConf.structured(schema), node) if schema else node
+
+
+def settings_from_container(container: dict) -> Config:
+    """Typed, checked settings from a plain resolved config (e.g. a checkpoint's).
+
+    Raises:
+        ConfigError: a value is outside its allowed range.
+    """
+    groups = {"model": _typed(container["model"]), "optimizer": _typed(container["optimizer"]),
+              "logger": OmegaConf.merge(OmegaConf.structured(LOGGERS[container["logger"]["name"]]),
+                                        container["logger"])}
+    rest = {k: v for k, v in container.items() if k not in groups}
+    return to_settings(OmegaConf.merge(OmegaConf.structured(Config), rest, groups))

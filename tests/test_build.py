@@ -1,0 +1,38 @@
+"""Building models from a recorded ``_target_``: imported code is checked, errors are clear."""
+
+import pytest
+
+from mnist_lab.build import build_model, model_class
+from mnist_lab.errors import ConfigError, UserError
+from mnist_lab.models.convnet import ConvNet
+
+
+def test_mnist_labs_own_models_load_as_they_are():
+    assert model_class("mnist_lab.models.convnet.ConvNet") is ConvNet
+
+
+@pytest.mark.parametrize("target,message", [
+    ("collections.OrderedDict", "is not a torch.nn.Module subclass"),
+    ("no_such_module_here.Model", "no module 'no_such_module_here' on the Python path"),
+    ("mnist_lab.models.convnet.NoSuchClass", "cannot be imported"),
+])
+def test_a_target_that_is_not_a_model_is_refused(target, message):
+    with pytest.raises(UserError, match=message):
+        model_class(target)
+
+
+def test_constructor_errors_name_the_class_and_model_checks_keep_their_message():
+    with pytest.raises(UserError, match=r"model torch.nn.Linear with \{\}: TypeError"):
+        build_model("torch.nn.Linear", {}, (1, 28, 28), 10)
+    with pytest.raises(ConfigError, match=r"model.depth=\[\]: must be a non-empty list"):
+        build_model("mnist_lab.models.convnet.ConvNet", {"depth": []}, (1, 28, 28), 10)
+
+
+def test_an_outside_model_logs_the_module_it_imports(tmp_path, monkeypatch, caplog):
+    (tmp_path / "outside_models.py").write_text(
+        "import torch\n\nclass Net(torch.nn.Module):\n    pass\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    caplog.set_level("INFO")
+    assert model_class("outside_models.Net").__name__ == "Net"
+    assert f"Importing model class outside_models.Net from {tmp_path / 'outside_models.py'}" \
+        in caplog.text
