@@ -85,6 +85,24 @@ def still_queued(summary: dict | None) -> str | None:
     return state if state in QUEUED_STATES else None
 
 
+def slurm_view(summary: dict | None, status: str) -> str:
+    """A record's status as SLURM's queue corrects it (records of SLURM jobs only).
+
+    ``lost`` or ``interrupted`` (stopped by a preemption's SIGTERM) while SLURM
+    still runs or will run the job again: ``requeued``. ``requeued`` while SLURM
+    no longer lists the job (cancelled while pending): ``lost``. Otherwise
+    ``status`` itself; no ``squeue`` call for records without a SLURM job id.
+    """
+    job_id = ((summary or {}).get("slurm") or {}).get("job_id")
+    if not job_id:
+        return status
+    if status in ("lost", "interrupted") and still_queued(summary):
+        return "requeued"
+    if status == "requeued" and queue_state(job_id) == "":
+        return "lost"
+    return status
+
+
 def check_data_visible(root: str | Path) -> None:
     """Fail fast when a SLURM job's data root does not exist on its node.
 

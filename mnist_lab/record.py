@@ -39,7 +39,7 @@ import yaml
 from .atomic import replace_atomically
 from .checkpoint import FORMAT_VERSION, Checkpoint
 from .errors import UserError
-from .cluster import queue_state, still_queued
+from .cluster import slurm_view
 from .runlock import read_holder
 
 log = logging.getLogger(__name__)
@@ -57,8 +57,7 @@ class Status(str, Enum):
     """A run's status: in ``summary.json`` (all but ``lost``) and as readers show it."""
 
     RUNNING, COMPLETED, FAILED = "running", "completed", "failed"
-    INTERRUPTED = "interrupted"  # stopped by Ctrl-C/SIGTERM after a checkpoint
-    REQUEUED = "requeued"  # a SLURM job that checkpointed and that SLURM will run again
+    INTERRUPTED, REQUEUED = "interrupted", "requeued"  # after a checkpoint (SLURM: runs again)
     LOST = "lost"  # "running" in summary.json, but its process is gone
     NOT_STARTED = "not started"  # no summary.json yet
     __str__, __format__ = (lambda self: self.value), str.__format__
@@ -157,27 +156,17 @@ class RunRecord:
     def status(self, summary: dict[str, Any] | None = None) -> Status:
         """The run's status as readers should show it.
 
-        ``summary.json``'s status, except that a ``running`` run whose process is
-        gone (no lock, or a lock whose heartbeat is
-        :data:`~mnist_lab.runlock.MISSED_BEATS` intervals old, or whose process has
-        ended on this host) is :attr:`Status.LOST`, unless SLURM still lists its
-        job (pending, or requeued): then it is :attr:`Status.REQUEUED`, as is an
-        ``interrupted`` run that SLURM requeued after a preemption. A
-        ``requeued`` run whose job SLURM no longer lists is lost too
-        (:func:`mnist_lab.cluster.still_queued`).
+        ``summary.json``'s status, but ``lost`` for a ``running`` run whose process is gone
+        (no lock, a heartbeat :data:`~mnist_lab.runlock.MISSED_BEATS` intervals old, or its
+        process ended on this host), or as SLURM's queue says (:func:`.cluster.slurm_view`).
         """
         summary = self.read_summary() if summary is None else summary
         status = Status((summary or {}).get("status", Status.NOT_STARTED))
         if status is Status.RUNNING:
             holder = read_holder(self.lock_path)
             if holder is None or holder.is_lost():
-                return Status.REQUEUED if still_queued(summary) else Status.LOST
-        if status is Status.INTERRUPTED and still_queued(summary):
-            return Status.REQUEUED
-        job_id = ((summary or {}).get("slurm") or {}).get("job_id")
-        if status is Status.REQUEUED and job_id and queue_state(job_id) == "":
-            return Status.LOST
-        return status
+                status = Status.LOST
+        return Status(slurm_view(summary, status.value))
 
     def read_tracker_state(self) -> dict[str, Any]:
         """What the trackers keep (e.g. ``wandb_run_id``), without ``format_version``."""

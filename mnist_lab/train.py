@@ -11,9 +11,9 @@ The conv weights are snapshotted at the same steps.
 A stop request (Ctrl-C or SIGTERM) is honoured between two steps: a checkpoint
 is written and :class:`KeyboardInterrupt` raised, so nothing is lost and
 ``trainer.resume`` continues exactly where the run stopped. In a SLURM job
-launched by submitit, its time-limit signal (``SIGUSR2``) is also
-honoured between two steps: after the checkpoint, submitit's own handler
-requeues the job (:class:`~mnist_lab.runtime.StopRequest`), which continues from that checkpoint.
+launched by submitit, its time-limit signal (``SIGUSR2``) is also honoured
+between two steps: after the checkpoint, submitit's own handler requeues the
+job (:class:`~mnist_lab.runtime.StopRequest`), which continues from there.
 """
 
 from __future__ import annotations
