@@ -26,7 +26,10 @@ STATE=${SLURM_LOCAL_DIR:-$REPO/.slurm_local}
 CONF=$STATE/slurm.conf
 PACKAGES=(slurmd slurmctld slurm-client slurmdbd munge mariadb-server)
 DAEMONS=(slurmd slurmctld slurmdbd mariadbd munged)  # the order `stop` ends them in
-DB_PORT=${SLURM_LOCAL_DB_PORT:-3307}
+# Ports: SLURM_LOCAL_PORT (slurmctld), +1 slurmd, +2 slurmdbd, +3 MariaDB; by default one
+# of 200 blocks picked by the folder's path, so clusters of two checkouts do not collide.
+PORT=${SLURM_LOCAL_PORT:-$((17000 + ($(cksum <<<"$STATE" | cut -d' ' -f1) % 200) * 4))}
+DB_PORT=$((PORT + 3))
 
 log() { echo "slurm_local: $*" >&2; }
 
@@ -74,8 +77,8 @@ write_conf() {
 # Written by scripts/slurm_local.sh: one node, $cpus CPUs, $mem MB for jobs.
 ClusterName=mnistlab
 SlurmctldHost=$host(127.0.0.1)
-SlurmctldPort=${SLURM_LOCAL_PORT:-6817}
-SlurmdPort=$(( ${SLURM_LOCAL_PORT:-6817} + 1 ))
+SlurmctldPort=$PORT
+SlurmdPort=$((PORT + 1))
 SlurmUser=root
 SlurmdUser=root
 AuthType=auth/munge
@@ -104,7 +107,7 @@ JobRequeue=1
 # Job states for sacct (submitit polls it): slurmdbd, on MariaDB in $STATE/db
 AccountingStorageType=accounting_storage/slurmdbd
 AccountingStorageHost=127.0.0.1
-AccountingStoragePort=$(( ${SLURM_LOCAL_PORT:-6817} + 2 ))
+AccountingStoragePort=$((PORT + 2))
 AccountingStoragePass=$STATE/munge/munge.socket
 JobAcctGatherType=jobacct_gather/linux
 JobCompType=jobcomp/filetxt
@@ -123,7 +126,7 @@ AuthType=auth/munge
 AuthInfo=socket=$STATE/munge/munge.socket
 DbdHost=$host
 DbdAddr=127.0.0.1
-DbdPort=$(( ${SLURM_LOCAL_PORT:-6817} + 2 ))
+DbdPort=$((PORT + 2))
 SlurmUser=root
 PidFile=$(pidfile slurmdbd)
 LogFile=$STATE/log/slurmdbd.log
@@ -187,13 +190,14 @@ start_slurm() {
 
 # wait_for WHAT SECONDS COMMAND...: until COMMAND succeeds
 wait_for() {
-  local what=$1 deadline=$((SECONDS + $2))
+  local what=$1 seconds=$2 deadline=$((SECONDS + $2))
   shift 2
   while ((SECONDS < deadline)); do
     timeout 10 "$@" >/dev/null 2>&1 && return
     sleep 0.5
   done
-  log "gave up waiting for $what after ${seconds}s; logs: $STATE/log/"
+  log "gave up waiting for $what after ${seconds}s (ports $PORT-$((PORT + 3)) in use by another"
+  log "cluster? set SLURM_LOCAL_PORT); logs: $STATE/log/"
   exit 1
 }
 
