@@ -176,11 +176,10 @@ def test_a_job_stopped_at_its_time_limit_is_requeued_and_ends_as_if_never_stoppe
     sweep_dir, env = tmp_path / "sweep", sweep_env(slurm_conf, tmp_path)
     args = [*TIME_LIMIT, "seed=3", "logger=wandb", *LONG]
     sweep = run_sweep(args, sweep_dir, env, popen=True)
-    never_stopped = subprocess.run(  # meanwhile, on the other core
+    never_stopped = subprocess.Popen(  # meanwhile, on the other core
         [sys.executable, str(REPO / "run.py"), "seed=3", "logger=none", *LONG,
          f"hydra.run.dir={tmp_path / 'reference'}"], env=env, cwd=tmp_path,
-        capture_output=True, text=True, timeout=900)
-    assert never_stopped.returncode == 0, never_stopped.stderr[-3000:]
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     record = RunRecord(sweep_dir / "0")
     wait_until(lambda: requeues(record) >= 1 or sweep.poll() is not None, 600,
                "the first requeue")
@@ -188,6 +187,8 @@ def test_a_job_stopped_at_its_time_limit_is_requeued_and_ends_as_if_never_stoppe
     again = run_sweep(args, sweep_dir, env)  # while SLURM holds the job: not launched twice
     assert again.returncode == 0, again.stdout[-3000:]
     assert "is still in SLURM's queue" in again.stdout and "#0 :" not in again.stdout
+    reference_output, _ = never_stopped.communicate(timeout=900)
+    assert never_stopped.returncode == 0, reference_output[-3000:]
     output, _ = sweep.communicate(timeout=900)
     assert sweep.returncode == 0, output[-3000:]
     summary = record.read_summary()
