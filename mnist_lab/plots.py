@@ -2,7 +2,8 @@
 
 Figures are made with ``matplotlib.figure.Figure`` (no pyplot state, no display
 needed). Error rates arrive as fractions and are shown as percentages. Image
-grids are laid out with ``torchvision.utils.make_grid``.
+grids are laid out as ``torchvision.utils.make_grid`` lays them out, in NumPy: torchvision
+takes seconds to import, and the app draws these figures without it.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, Locator, LogLocator, MaxNLocator, NullFormatter
-from torchvision.utils import make_grid
 
 MAX_CHANNELS = 16  # feature maps shown per conv layer
 
@@ -140,9 +140,23 @@ def scale_text(value_range: tuple[float, float]) -> str:
     return f"shared scale {value_range[0]:.3g} to {value_range[1]:.3g}"
 
 
-def _tiles(images: torch.Tensor) -> torch.Tensor:
+def _tiles(images: torch.Tensor) -> np.ndarray:
+    """(N, H, W) or (N, 1, H, W) tensor -> float32 (N, H, W) array."""
     x = images.detach().float().cpu()
-    return x.unsqueeze(1) if x.dim() == 3 else x
+    return (x[:, 0] if x.dim() == 4 else x).numpy()
+
+
+def _grid(tiles: np.ndarray, nrow: int, padding: int, pad_value: float) -> np.ndarray:
+    """(N, H, W) -> (H', W') float32, ``nrow`` tiles a row, as ``make_grid`` lays them out."""
+    n, h, w = tiles.shape
+    if n == 1:  # make_grid returns a single tile unpadded
+        return tiles[0]
+    cols, p = min(nrow, n), padding
+    grid = np.full((-(-n // cols) * (h + p) + p, cols * (w + p) + p), pad_value, np.float32)
+    for k, tile in enumerate(tiles):
+        top, left = p + (h + p) * (k // cols), p + (w + p) * (k % cols)
+        grid[top:top + h, left:left + w] = tile
+    return grid
 
 
 def uint8_grid(images: torch.Tensor, value_range: tuple[float, float], nrow: int = 8,
@@ -154,9 +168,8 @@ def uint8_grid(images: torch.Tensor, value_range: tuple[float, float], nrow: int
     padding is white. For W&B images, which wandb 0.31 no longer rescales.
     """
     low, high = map(float, value_range)
-    grid = make_grid(_tiles(images), nrow=nrow, padding=padding, normalize=True,
-                     value_range=(low, high), pad_value=1)
-    return (grid[0] * 255).round().to(torch.uint8).numpy()
+    tiles = (np.clip(_tiles(images), low, high) - low) / max(high - low, 1e-5)
+    return np.round(_grid(tiles, nrow, padding, 1.0) * 255).astype(np.uint8)
 
 
 def shared_scale_grid(images: torch.Tensor, nrow: int = 8,
@@ -166,16 +179,15 @@ def shared_scale_grid(images: torch.Tensor, nrow: int = 8,
     return uint8_grid(images, value_range, nrow), scale_text(value_range)
 
 
-def _scaled_panel(fig: Figure, ax, images: torch.Tensor, value_range: tuple[float, float],
-                  cmap) -> None:
+def scaled_panel(fig: Figure, ax, images: torch.Tensor, value_range: tuple[float, float],
+                 cmap) -> None:
     """Tiles (N, H, W) in a square grid, their true values on one colour scale with a bar.
 
     The padding is NaN, so it shows the background rather than a value.
     """
     tiles = _tiles(images)
-    grid = make_grid(tiles, nrow=int(np.ceil(np.sqrt(len(tiles)))), padding=1,
-                     pad_value=float("nan"))
-    shown = ax.imshow(grid[0].numpy(), cmap=cmap, vmin=value_range[0], vmax=value_range[1])
+    grid = _grid(tiles, int(np.ceil(np.sqrt(len(tiles)))), 1, float("nan"))
+    shown = ax.imshow(grid, cmap=cmap, vmin=value_range[0], vmax=value_range[1])
     fig.colorbar(shown, ax=ax, shrink=0.8)
     ax.axis("off")
 
@@ -194,7 +206,7 @@ def feature_maps(maps: Sequence[torch.Tensor], max_channels: int = MAX_CHANNELS)
         shown = m[:max_channels]
         value_range = shared_range(shown)
         ax = fig.add_subplot(1, len(maps), i + 1)
-        _scaled_panel(fig, ax, shown, value_range, "viridis")
+        scaled_panel(fig, ax, shown, value_range, "viridis")
         ax.set_title(f"conv{i + 1}: {len(shown)} of {m.shape[0]} maps, "
                      f"{m.shape[1]}x{m.shape[2]}\n{scale_text(value_range)}", fontsize="medium")
     fig.suptitle("feature maps of one image, one scale per layer")
@@ -219,7 +231,7 @@ def filter_evolution(history, points: int = 5) -> Figure:
         filters = w.reshape(-1, *w.shape[-2:])[:MAX_CHANNELS]
         value_range = shared_range(filters, signed=True)
         ax = fig.add_subplot(1, len(picks), col + 1)
-        _scaled_panel(fig, ax, filters, value_range, "coolwarm")
+        scaled_panel(fig, ax, filters, value_range, "coolwarm")
         ax.set_title(f"step {steps[i]}\n{scale_text(value_range)}", fontsize="medium")
     fig.suptitle("conv1 filters during training, one scale per snapshot, symmetric about 0")
     return fig

@@ -4,7 +4,8 @@ Each image (a file, every image in a folder, recursively, or a glob) is prepared
 like MNIST (:mod:`mnist_lab.recognise.prepare`) and classified by the run's model, rebuilt
 from its checkpoint (:func:`~mnist_lab.evaluate.load_model`), which also fixes
 the input normalisation. Per image: the predicted digit, its probability and
-the top 3. A bad file gets a one-line error and the others go on; so does a
+the top 3; under a probability of 0.8, a warning that the model is unsure
+between the digit and the runner-up. A bad file gets a one-line error and the others go on; so does a
 ``--save-preprocessed`` folder that cannot be written: the predictions are
 printed all the same. The exit code is 1 when any file failed or the folder
 could not be written (2 for a bad run directory or option).
@@ -33,7 +34,8 @@ def render(results: list[Prediction], fmt: str) -> str:
     if fmt == "json":
         return json.dumps([asdict(r) for r in results], indent=2) + "\n"
     rows = [[r.path, r.digit or "", "" if r.probability is None else f"{r.probability:.4f}",
-             " ".join(f"{d}:{p:.3f}" for d, p in r.top), "; ".join(r.warnings), r.error or ""]
+             " ".join(f"{d}:{p:.3f}" for d, p in r.top),
+             "; ".join(([r.unsure] if r.unsure else []) + r.warnings), r.error or ""]
             for r in results]
     header = ["file", "digit", "probability", "top3", "warning", "error"]
     if fmt == "csv":
@@ -91,7 +93,7 @@ def report_problems(results: list[Prediction], folder: PreprocessedFolder | None
     for message in failures:
         print(f"error: {message}", file=sys.stderr)
     for r in results:
-        for warning in r.warnings:
+        for warning in ([r.unsure] if r.unsure else []) + r.warnings:
             print(f"warning: {r.path}: {warning}", file=sys.stderr)
     return 1 if failures else 0
 

@@ -110,3 +110,54 @@ def wandb_env(tmp_path, monkeypatch):
     if wandb.run is not None:
         wandb.run.finish()
     wandb.teardown()
+
+
+# -- the app (issue 11): a second, batch-normalised run, and the page served -------------
+
+@pytest.fixture(scope="session")
+def bn_run(tmp_path_factory: pytest.TempPathFactory, data_root: Path) -> Path:
+    """A tiny real run of the recogniser's batch-normalised model (40 steps)."""
+    run_dir = tmp_path_factory.mktemp("bn_run")
+    run_training(run_dir, ["model=convnet_bn", "model.depth=[8,16]", "trainer.max_steps=40",
+                           "trainer.eval_every=20", "optimizer.lr=0.05", *SHORT[2:]])
+    return run_dir
+
+
+@pytest.fixture(scope="session")
+def mlp_run(tmp_path_factory: pytest.TempPathFactory, data_root: Path) -> Path:
+    """A tiny real run of a model without convolutions (the MLP, 20 steps)."""
+    run_dir = tmp_path_factory.mktemp("mlp_run")
+    run_training(run_dir, ["model=mlp", "trainer.max_steps=20", "trainer.eval_every=10",
+                           "optimizer.lr=0.05", *SHORT[2:]])
+    return run_dir
+
+
+@pytest.fixture(scope="session")
+def app_url(short_run: Path, bn_run: Path, mlp_run: Path,
+            tmp_path_factory: pytest.TempPathFactory):
+    """``python -m mnist_lab.app SHORT_RUN BN_RUN MLP_RUN`` serving on a free port: its URL.
+
+    Skips (with the reason) where Gradio is not installed.
+    """
+    pytest.importorskip("gradio", reason="the app needs Gradio: pip install -e '.[app]'")
+    import select
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    log = tmp_path_factory.mktemp("app") / "app.log"
+    app = subprocess.Popen([sys.executable, "-m", "mnist_lab.app", str(short_run), str(bn_run),
+                            str(mlp_run), "--port", str(port)], cwd=REPO, text=True,
+                           stdout=subprocess.PIPE, stderr=open(log, "w"))
+    line, deadline = "", 240
+    while "mnist_lab app:" not in line and app.poll() is None and deadline > 0:
+        ready, _, _ = select.select([app.stdout], [], [], 1.0)
+        line = app.stdout.readline() if ready else line
+        deadline -= 0 if ready else 1
+    if "mnist_lab app:" not in line:
+        app.kill()
+        pytest.fail(f"the app did not start: {line!r}\n{log.read_text()[-3000:]}")
+    yield line.split()[2]
+    app.terminate()
+    app.wait(timeout=30)

@@ -4,6 +4,9 @@ Real matplotlib figures, drawn with the Agg canvas; a real ConvNet and real
 ``wandb.Image`` objects for the W&B images.
 """
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import torch
@@ -140,3 +143,23 @@ def test_wandb_images_use_one_scale_per_layer_and_say_it(tmp_path, wandb_env):
     row, col = divmod(int(brightest), 8)
     tile = conv2[1 + 15 * row: 15 * (row + 1), 1 + 15 * col: 15 * (col + 1)]  # 14x14 tiles
     assert tile.max() == 255
+
+
+def test_grids_are_laid_out_as_torchvision_lays_them_out():
+    """plots tiles images itself (torchvision takes seconds to import); same pixels."""
+    from torchvision.utils import make_grid
+
+    torch.manual_seed(0)
+    for n, nrow in ((1, 8), (2, 3), (5, 2), (9, 4), (17, 8)):
+        x = 2 * torch.randn(n, 1, 5, 7)
+        ref = make_grid(x, nrow=nrow, padding=1, normalize=True, value_range=(-1, 1), pad_value=1)
+        assert np.array_equal(plots.uint8_grid(x, (-1, 1), nrow=nrow),
+                              (ref[0] * 255).round().to(torch.uint8).numpy()), (n, nrow)
+
+
+def test_predict_and_the_app_import_neither_torchvision_nor_the_dataset_code():
+    code = ("import sys, mnist_lab.predict, mnist_lab.app, mnist_lab.recognise.app_logic; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] == 'torchvision' "
+            "or m in ('mnist_lab.data', 'torch._dynamo')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

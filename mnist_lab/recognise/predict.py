@@ -26,13 +26,24 @@ from .prepare import Prepared, prepare_image
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 BATCH = 256
 TOP = 3
+UNSURE_BELOW = 0.8  # top-1 probability under which the runner-up is named
+
+
+def unsure_note(top: list[tuple[str, float]]) -> str | None:
+    """'unsure between 4 (55 %) and 9 (41 %)' when the top probability is under
+    :data:`UNSURE_BELOW`; None otherwise. ``top``: (class, probability) best first."""
+    if len(top) < 2 or top[0][1] >= UNSURE_BELOW:
+        return None
+    (a, pa), (b, pb) = top[:2]
+    return f"unsure between {a} ({100 * pa:.0f} %) and {b} ({100 * pb:.0f} %)"
 
 
 @dataclass
 class Prediction:
     """The result for one input: a prediction, or the error that stopped it.
 
-    ``probability`` and the ``top`` probabilities are in [0, 1].
+    ``probability`` and the ``top`` probabilities are in [0, 1]; ``unsure`` (a note
+    naming the runner-up) when the probability is under :data:`UNSURE_BELOW`.
     """
 
     path: str
@@ -41,6 +52,7 @@ class Prediction:
     top: list[tuple[str, float]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     error: str | None = None
+    unsure: str | None = None
 
 
 def expand(paths: Iterable[str]) -> Iterator[tuple[str, str | None]]:
@@ -110,6 +122,7 @@ def predict(loaded: LoadedModel, paths: list[str], device: str = "cpu", workers:
         top = [(loaded.classes[j], round(float(v), 4)) for v, j in zip(values, indices.tolist())]
         results[i].digit, results[i].probability = top[0]
         results[i].top, results[i].warnings = top, list(prepared[i].warnings)
+        results[i].unsure = unsure_note(top)
         if save_to is not None:
             save_to.save(prepared[i].image, i, paths[i])
     return results

@@ -1,0 +1,77 @@
+"""See inside the CNN in the browser: ``python -m mnist_lab.app RUN_DIR [RUN_DIR ...]``.
+
+A local web page (Gradio; ``pip install -e '.[app]'``) where the user draws a digit,
+uploads a photo or takes one with the webcam, and sees, as they draw: the prediction
+with its probability (and the runner-up when the model is unsure), the probability of
+every class, the 28x28 image the model saw with the preparation's warnings, the feature
+maps of every conv layer and the first layer's filters, each on one stated scale, and a
+slider over the run's conv-weight history (``weights_history.pt``) with each snapshot's
+step and validation error. Several run folders, or a sweep folder, give a choice of
+models and a table of every model's answer to the same input.
+
+It serves on 127.0.0.1 (this machine only) unless ``--host`` says otherwise, and prints
+its URL; ``--share`` (a public gradio.live link) is never on by default. A folder
+without ``checkpoint.pt`` is refused before anything starts (exit code 2).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from .errors import UserError
+
+
+def parse(argv: list[str] | None) -> argparse.Namespace:
+    """The command line; see the module docstring."""
+    parser = argparse.ArgumentParser(
+        prog="python -m mnist_lab.app",
+        description="A local web page to draw or upload digits and see inside the CNN.")
+    parser.add_argument("run_dirs", nargs="+", metavar="RUN_DIR",
+                        help="run folders holding checkpoint.pt, or sweep folders")
+    parser.add_argument("--host", default="127.0.0.1",
+                        help="address to serve on (default 127.0.0.1: this machine only; "
+                             "0.0.0.0: every network interface)")
+    parser.add_argument("--port", type=int, default=7860, help="port (default 7860)")
+    parser.add_argument("--share", action="store_true",
+                        help="also make a public gradio.live link (off by default)")
+    parser.add_argument("--device", default="cpu", help="cpu (default), cuda or cuda:N")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Load the runs, then serve the page until Ctrl-C; 2 on a bad folder or option."""
+    args = parse(argv)
+    from .recognise.app_runs import load_runs
+    from .runtime import resolve_device
+
+    try:
+        runs = load_runs(args.run_dirs, resolve_device(args.device, key="--device"))
+    except UserError as error:
+        print(f"Error: {error}", file=sys.stderr)
+        return 2
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no calls home
+    try:
+        from .recognise.app_ui import build
+    except ImportError as error:
+        print(f"Error: the app needs Gradio ({error}): pip install -c constraints.txt -e "
+              "'.[app]'", file=sys.stderr)
+        return 2
+    page = build(runs)
+    page.queue(default_concurrency_limit=2)
+    page.launch(server_name=args.host, server_port=args.port, share=args.share,
+                prevent_thread_lock=True, quiet=True, show_error=True, max_file_size="100mb")
+    print(f"mnist_lab app: {page.local_url} ({len(runs)} model{'s' * (len(runs) > 1)}; "
+          "Ctrl-C to stop)", flush=True)
+    if page.share_url:
+        print(f"Public link: {page.share_url}", flush=True)
+    try:
+        page.block_thread()
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
