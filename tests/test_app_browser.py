@@ -54,6 +54,15 @@ def wait_for_text(page, selector: str, text: str) -> None:
                            arg=[selector, text], timeout=WAIT_MS)
 
 
+def loaded_width(page, selector: str, check) -> None:
+    """Wait until the image has loaded (the page sets it before the browser fetches it)."""
+    page.wait_for_function("s => { const i = document.querySelector(s);"
+                           " return i && i.complete && i.naturalWidth > 0; }",
+                           arg=selector, timeout=WAIT_MS)
+    width = page.locator(selector).evaluate("img => img.naturalWidth")
+    assert check(width), (selector, width)
+
+
 def test_drawing_a_digit_shows_a_prediction_and_feature_maps(page, tmp_path):
     page.locator("#canvas button[aria-label=Brush]").click()
     box = page.locator("#canvas canvas").first.bounding_box()
@@ -67,9 +76,8 @@ def test_drawing_a_digit_shows_a_prediction_and_feature_maps(page, tmp_path):
         page.mouse.up()
     wait_for_text(page, "#verdict", "Prediction:")
     wait_for_text(page, "#maps-note", "Feature maps at step 300")
-    maps = page.locator("#maps img")
-    assert maps.evaluate("img => img.complete && img.naturalWidth") > 400
-    assert page.locator("#seen img").evaluate("img => img.naturalWidth") == 224
+    loaded_width(page, "#maps img", lambda width: width > 400)
+    loaded_width(page, "#seen img", lambda width: width == 224)
     assert text_of(page, "#maps-note").count("shared scale") == 2  # both conv layers
     shot = page.screenshot(path=str(tmp_path / "app.png"), full_page=True)
     if os.environ.get("MNIST_LAB_APP_SCREENSHOT"):
