@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import tempfile
+import threading
 from pathlib import Path
 
 import pytest
@@ -14,6 +16,7 @@ from omegaconf import OmegaConf
 
 import mnist_lab.config  # noqa: F401  (registers the schemas and resolvers)
 from mnist_lab.job import JobInfo
+from mnist_lab.tracking.base import Tracker
 
 REPO = Path(__file__).resolve().parent.parent
 CONF = REPO / "conf"
@@ -67,6 +70,17 @@ def run_training(run_dir: Path, overrides: list[str], extra_trackers=(), multiru
     job = JobInfo(run_dir=run_dir, overrides=list(overrides), multirun=multirun,
                   config=OmegaConf.to_container(cfg, resolve=True))
     return run_experiment(to_settings(cfg), job, list(extra_trackers))
+
+
+class StopAt(Tracker):
+    """Sends the process a real SIGINT shortly after the evaluation at ``step`` (mid-window)."""
+
+    def __init__(self, step: int):
+        self.step = step
+
+    def log_evaluation(self, row, images_per_s, model):
+        if row["step"] == self.step:
+            threading.Timer(0.02, os.kill, (os.getpid(), signal.SIGINT)).start()
 
 
 def data_root_state(root: Path) -> dict[str, tuple[int, int]]:

@@ -32,6 +32,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageFilter
 
+from user_images import checked_inputs
+
 # Ranges are (low, high), drawn uniformly per photo. Lengths are fractions of the
 # photo's short side unless named otherwise.
 BASE = {
@@ -158,14 +160,7 @@ def make_hard_files(digits: np.ndarray, out_dir: Path | str,
     of ``digits[0]`` (it seeds each photo, so a digit's photo does not depend on the
     batch). Files are ``{test index:05d}_{condition}.jpg`` in ``out_dir`` (created).
     """
-    digits = np.asarray(digits)
-    if digits.ndim != 3 or digits.shape[1:] != (28, 28) or digits.dtype != np.uint8:
-        raise ValueError(f"digits must be (N, 28, 28) uint8, got {digits.shape} {digits.dtype}")
-    unknown = [c for c in conditions if c not in CONDITIONS]
-    if unknown:
-        raise ValueError(f"unknown conditions {unknown}; choose from {list(CONDITIONS)}")
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    digits, out = checked_inputs(digits, conditions, list(CONDITIONS), out_dir)
     paths = []
     for i, digit in enumerate(digits, start=first_index):
         for condition in conditions:

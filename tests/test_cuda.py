@@ -4,32 +4,16 @@ resume on the GPU, and ``trainer.deterministic`` giving bit-identical GPU runs.
 Skipped without CUDA; ``benchmarks/device_check.sh`` runs them on a GPU machine.
 """
 
-import os
-import signal
-import threading
-
 import pytest
 import torch
 
-from conftest import run_training
+from conftest import StopAt, run_training
 from mnist_lab.record import RunRecord
-from mnist_lab.tracking.base import Tracker
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device here")
 GPU = ["trainer.max_steps=240", "trainer.eval_every=40", "trainer.checkpoint_every=80",
        "optimizer.lr=0.01", "trainer.progress=false", "logger=none", "trainer.device=auto",
        "trainer.deterministic=true"]
-
-
-class StopAt(Tracker):
-    """Sends the process a real SIGINT shortly after an evaluation (mid-window)."""
-
-    def __init__(self, step):
-        self.step = step
-
-    def log_evaluation(self, row, images_per_s, model):
-        if row["step"] == self.step:
-            threading.Timer(0.02, os.kill, (os.getpid(), signal.SIGINT)).start()
 
 
 def rows(run_dir):

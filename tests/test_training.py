@@ -3,13 +3,11 @@
 import json
 import os
 import shutil
-import signal
-import threading
 
 import pytest
 import torch
 
-from conftest import SHORT, run_training
+from conftest import SHORT, StopAt, run_training
 from mnist_lab.errors import ConfigError
 from mnist_lab.build import load_model
 from mnist_lab.evaluate import main as evaluate_main
@@ -73,17 +71,6 @@ def test_evaluate_reproduces_the_test_error(short_run, data_root, capsys):
 def test_same_seed_gives_identical_metrics(short_run, tmp_path):
     run_training(tmp_path, SHORT)
     assert metrics_without_time(tmp_path) == metrics_without_time(short_run)
-
-
-class StopAt(Tracker):
-    """Sends the process a real SIGINT shortly after an evaluation (mid-window)."""
-
-    def __init__(self, step):
-        self.step = step
-
-    def log_evaluation(self, row, images_per_s, model):
-        if row["step"] == self.step:
-            threading.Timer(0.02, os.kill, (os.getpid(), signal.SIGINT)).start()
 
 
 class CrashAt(Tracker):

@@ -108,6 +108,24 @@ def _render(fmt: str, digit: np.ndarray, rng: np.random.Generator) -> tuple[Imag
     return im, {}
 
 
+def checked_inputs(digits, names: Sequence[str], known: Sequence[str],
+                   out_dir: Path | str) -> tuple[np.ndarray, Path]:
+    """``digits`` as an (N, 28, 28) uint8 array and ``out_dir`` created, for the makers.
+
+    Raises:
+        ValueError: ``digits`` has another shape or dtype, or a name is not in ``known``.
+    """
+    digits = np.asarray(digits)
+    if digits.ndim != 3 or digits.shape[1:] != (28, 28) or digits.dtype != np.uint8:
+        raise ValueError(f"digits must be (N, 28, 28) uint8, got {digits.shape} {digits.dtype}")
+    unknown = [name for name in names if name not in known]
+    if unknown:
+        raise ValueError(f"unknown {unknown}; choose from {list(known)}")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    return digits, out
+
+
 def make_user_style_files(digits: np.ndarray, out_dir: Path | str,
                           formats: Sequence[str] = DEFAULT_FORMATS, seed: int = 0) -> list[Path]:
     """Write every digit in every format; return the paths, digit-major.
@@ -116,14 +134,7 @@ def make_user_style_files(digits: np.ndarray, out_dir: Path | str,
     ``i * len(formats) + j`` is digit ``i`` in ``formats[j]``, named
     ``{i:05d}_{format}.{suffix}`` inside ``out_dir`` (created if missing).
     """
-    digits = np.asarray(digits)
-    if digits.ndim != 3 or digits.shape[1:] != (28, 28) or digits.dtype != np.uint8:
-        raise ValueError(f"digits must be (N, 28, 28) uint8, got {digits.shape} {digits.dtype}")
-    unknown = [f for f in formats if f not in FORMATS]
-    if unknown:
-        raise ValueError(f"unknown formats {unknown}; choose from {sorted(FORMATS)}")
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    digits, out = checked_inputs(digits, formats, sorted(FORMATS), out_dir)
     paths = []
     for i, digit in enumerate(digits):
         for j, fmt in enumerate(formats):
