@@ -60,6 +60,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     page = build(runs)
     page.queue(default_concurrency_limit=2)
+    # Gradio's own upload cap is above the app's (MAX_UPLOAD_MB), so a photo of 25 to 100 MB
+    # reaches the app and gets its one-line message in the page; past 100 MB, Gradio's.
     page.launch(server_name=args.host, server_port=args.port, share=args.share,
                 prevent_thread_lock=True, quiet=True, show_error=True, max_file_size="100mb")
     print(f"mnist_lab app: {page.local_url} ({len(runs)} model{'s' * (len(runs) > 1)}; "

@@ -59,6 +59,10 @@ def build_model(target: str, kwargs: dict[str, Any], in_shape: Sequence[int],
                 num_classes: int) -> nn.Module:
     """A new model: ``Class(in_shape=..., num_classes=..., **kwargs)`` via ``instantiate``.
 
+    ``kwargs`` are plain values: a ``_target_`` nested in them is passed on as a dict,
+    never called (``_recursive_=False``), so a saved file can name no code but the
+    model class, which :func:`model_class` checks.
+
     Raises:
         ConfigError: the model's own value checks refused an argument.
         UserError: the class cannot be imported, or its constructor refused the
@@ -67,7 +71,7 @@ def build_model(target: str, kwargs: dict[str, Any], in_shape: Sequence[int],
     model_class(target)
     try:
         return instantiate({"_target_": target, **kwargs}, in_shape=tuple(in_shape),
-                           num_classes=num_classes, _convert_="all")
+                           num_classes=num_classes, _convert_="all", _recursive_=False)
     except Exception as error:
         cause = error.__cause__ or error  # instantiate wraps the constructor's error
         if isinstance(cause, ConfigError):
@@ -111,9 +115,12 @@ def load_model(run_dir: str | Path, device: str | torch.device = "cpu",
             (``best.pt``, the weights with the lowest validation error).
 
     Raises:
+        ValueError: ``weights`` is not one of :data:`WEIGHTS`.
         UserError: ``run_dir`` has no such file, or it is damaged, or its model
             class cannot be loaded.
     """
+    if weights not in WEIGHTS:
+        raise ValueError(f"weights={weights!r}: choose one of {', '.join(WEIGHTS)}")
     record = RunRecord(run_dir)
     found = record.has_best() if weights == "best" else record.has_checkpoint()
     if not found:

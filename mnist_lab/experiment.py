@@ -28,7 +28,8 @@ from .record import RunRecord, Status
 from .resume import check_start, describe, resumed_settings
 from .run_parts import Run, loop_settings, new_model
 from .runlock import RunLock
-from .runtime import configure_threads, deterministic_algorithms, device_name, resolve_device
+from .runtime import (JobRequeued, configure_threads, deterministic_algorithms, device_name,
+                      resolve_device)
 from .tracking.base import RunEnd, Tracker, Trackers
 from .tracking.local import LocalTracker
 from .train import LoopState, fit
@@ -108,7 +109,7 @@ def _train_tracked(run: Run, trackers: Trackers, summary: dict[str, Any], job: J
         best = train_and_test(run, trackers, summary, probe)
     except BaseException as error:
         stopped = isinstance(error, KeyboardInterrupt)
-        requeued = isinstance(error, SystemExit)  # submitit requeued the SLURM job
+        requeued = isinstance(error, JobRequeued)  # submitit requeued the SLURM job
         status = Status.REQUEUED if requeued else \
             Status.INTERRUPTED if stopped else Status.FAILED
         trackers.log_failure({**summary, **failure_summary(error, status)})

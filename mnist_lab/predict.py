@@ -2,7 +2,7 @@
 
 Each image (a file, every image in a folder, recursively, or a glob) is prepared
 like MNIST (:mod:`mnist_lab.recognise.prepare`) and classified by the run's model, rebuilt
-from its checkpoint (:func:`~mnist_lab.evaluate.load_model`), which also fixes
+from its checkpoint (:func:`~mnist_lab.build.load_model`), which also fixes
 the input normalisation. Per image: the predicted digit, its probability and
 the top 3; under a probability of 0.8, a warning that the model is unsure
 between the digit and the runner-up. A bad file gets a one-line error and the others go on; so does a

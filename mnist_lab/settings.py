@@ -15,6 +15,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from .config import Config, NoLoggerConfig, WandbLoggerConfig, schema_for
+from .errors import UserError
 from .validation import validate
 
 LOGGERS = {"none": NoLoggerConfig, "wandb": WandbLoggerConfig}
@@ -50,9 +51,14 @@ def settings_from_container(container: dict) -> Config:
 
     Raises:
         ConfigError: a value is outside its allowed range.
+        UserError: its ``logger.name`` is not one this mnist_lab knows.
     """
+    logger = container["logger"].get("name")
+    if logger not in LOGGERS:
+        raise UserError(f"logger.name={logger!r} in the saved config: this mnist_lab knows "
+                        f"{', '.join(LOGGERS)}. Use the mnist_lab that wrote it.")
     groups = {"model": _typed(container["model"]), "optimizer": _typed(container["optimizer"]),
-              "logger": OmegaConf.merge(OmegaConf.structured(LOGGERS[container["logger"]["name"]]),
+              "logger": OmegaConf.merge(OmegaConf.structured(LOGGERS[logger]),
                                         container["logger"])}
     rest = {k: v for k, v in container.items() if k not in groups}
     return to_settings(OmegaConf.merge(OmegaConf.structured(Config), rest, groups))

@@ -2,7 +2,8 @@
 
 import pytest
 
-from mnist_lab.build import build_model, model_class
+from mnist_lab.build import build_model, load_model, model_class
+from mnist_lab.checkpoint import Checkpoint
 from mnist_lab.errors import ConfigError, UserError
 from mnist_lab.models.convnet import ConvNet
 
@@ -36,3 +37,23 @@ def test_an_outside_model_logs_the_module_it_imports(tmp_path, monkeypatch, capl
     assert model_class("outside_models.Net").__name__ == "Net"
     assert f"Importing model class outside_models.Net from {tmp_path / 'outside_models.py'}" \
         in caplog.text
+
+
+def test_a_target_nested_in_the_arguments_is_never_called(tmp_path):
+    """A saved file's arguments are data: a nested ``_target_`` must not run code."""
+    planted = {"_target_": "os.makedirs", "name": str(tmp_path / "made_by_a_saved_file")}
+    with pytest.raises(UserError, match="unexpected keyword argument 'extra'"):
+        build_model("mnist_lab.models.convnet.ConvNet", {"depth": [4, 8], "extra": planted},
+                    (1, 28, 28), 10)
+    assert not (tmp_path / "made_by_a_saved_file").exists()
+
+
+def test_load_model_refuses_unknown_weights(tmp_path):
+    with pytest.raises(ValueError, match="weights='last': choose one of final, best"):
+        load_model(tmp_path, weights="last")
+
+
+def test_a_file_that_is_not_a_complete_checkpoint_gets_one_line():
+    with pytest.raises(UserError, match=r"x\.pt is not a complete mnist_lab checkpoint "
+                                        r"\(format 2; KeyError: 'saved_at'\)"):
+        Checkpoint.from_dict({"format_version": 2, "step": 3}, "x.pt")

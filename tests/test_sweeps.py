@@ -3,6 +3,7 @@
 import csv
 import math
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -13,6 +14,7 @@ from omegaconf import OmegaConf
 from conftest import REPO
 from mnist_lab.compare import main as compare_main
 from mnist_lab.record import RunRecord
+from mnist_lab.sweeps.summary import write_summary
 
 pytestmark = pytest.mark.slow
 TINY = ["trainer.max_steps=20", "trainer.eval_every=10", "optimizer.lr=0.05",
@@ -85,6 +87,21 @@ def test_compare_plot_and_bad_path(grid, tmp_path, capsys):
     out = capsys.readouterr().out
     assert out.count("completed") == 2 and (tmp_path / "c.png").stat().st_size > 5000
     assert compare_main([str(tmp_path / "nothing")]) == 2
+
+
+def test_a_damaged_record_costs_only_its_own_row(grid, tmp_path, capsys):
+    sweep_dir = tmp_path / "copy"
+    shutil.copytree(grid, sweep_dir)
+    (sweep_dir / "0" / "summary.json").write_text('{"status": "compl')  # cut short
+    metrics = sweep_dir / "1" / "metrics.csv"
+    lines = metrics.read_text().splitlines()
+    metrics.write_text("\n".join(lines[:-1] + [lines[-1][:lines[-1].rfind(",")]]))  # killed mid-row
+    assert len(RunRecord(sweep_dir / "1").read_metrics()) == len(lines) - 2
+    assert compare_main([str(sweep_dir)]) == 0
+    err = capsys.readouterr().err
+    assert f"skipped '{sweep_dir / '0'}': its record cannot be read" in err
+    write_summary(sweep_dir)
+    assert (sweep_dir / "sweep_summary.md").read_text().count("| completed |") == 3
 
 
 def test_joblib_jobs_run_in_parallel_on_their_share_of_the_cores(tmp_path):

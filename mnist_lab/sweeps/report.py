@@ -107,7 +107,7 @@ def report(runs: list[RunInfo], fmt: str, base: Path | None = None,
 
 
 def plot_runs(runs: list[RunInfo], path: str | Path) -> Path:
-    """Every run's validation-error curve on one figure, written as a PNG.
+    """Every run's validation-error curve on one figure, written to ``path`` (.png, .pdf, .svg).
 
     Each curve is labelled by the overrides that differ between the runs.
     """

@@ -6,13 +6,17 @@ is gone while it says ``running`` reads as ``lost`` (see :meth:`RunRecord.status
 
 from __future__ import annotations
 
+import logging
 import math
 import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..errors import UserError
 from ..job import NAME_EXCLUDES
 from ..record import RunRecord, Status
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -66,8 +70,10 @@ def find_runs(paths: list[str | Path], skipped: list[str] | None = None) -> list
     """Runs named directly, and the runs inside sweep directories (any depth).
 
     A path that is not a directory, or holds no run (such as the folder of a
-    command that stopped before its first record), is skipped; when
-    ``skipped`` is given, a one-line note on each is appended to it.
+    command that stopped before its first record), is skipped, and so is a run
+    whose record cannot be read (damaged, or of a newer mnist_lab); a one-line
+    note on each is appended to ``skipped`` (without it, unreadable runs are
+    logged as warnings).
 
     Raises:
         FileNotFoundError: no run at all in ``paths``.
@@ -79,7 +85,12 @@ def find_runs(paths: list[str | Path], skipped: list[str] | None = None) -> list
         if not found and skipped is not None:
             skipped.append(f"skipped '{path}': " + ("no such directory" if not path.is_dir() else
                            "not a run or sweep (no summary.json, metrics.csv or checkpoint.pt)"))
-        runs.extend(read_run(p) for p in found)
+        for run_dir in found:
+            try:
+                runs.append(read_run(run_dir))
+            except (UserError, ValueError, OSError) as error:  # JSONDecodeError is a ValueError
+                note = f"skipped '{run_dir}': its record cannot be read: {error}"
+                skipped.append(note) if skipped is not None else log.warning("%s", note)
     if not runs:
         raise FileNotFoundError(f"no run or sweep in {', '.join(map(repr, map(str, paths)))} "
                                 "(no summary.json, metrics.csv or checkpoint.pt)")

@@ -87,9 +87,19 @@ def write_summary(sweep_dir: str | Path) -> Path | None:
     return sweep_dir / SUMMARY_MD
 
 
+def refresh_summary(sweep_dir: str | Path) -> Path | None:
+    """:func:`write_summary`, but a failure is a warning: it never fails a job or a sweep."""
+    try:
+        return write_summary(sweep_dir)
+    except Exception as error:  # a damaged record, a full disk: the jobs' own records stand
+        log.warning("The summary of sweep %s was not written: %s: %s", sweep_dir,
+                    type(error).__name__, error)
+        return None
+
+
 def finish_sweep(sweep_dir: Path) -> None:
     """At the end of a sweep (also with failed jobs): its summary, and where its record is."""
-    summary = write_summary(sweep_dir)
+    summary = refresh_summary(sweep_dir)
     log.info("Sweep record: %s; summary: %s", sweep_dir, summary or "none (no job ran)")
 
 
