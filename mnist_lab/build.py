@@ -12,6 +12,7 @@ Torch and Hydra only (no torchvision): predict and the app load fast.
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import logging
 from dataclasses import dataclass
@@ -31,6 +32,12 @@ log = logging.getLogger(__name__)
 WEIGHTS = ("final", "best")  # checkpoint.pt, best.pt
 
 
+@functools.cache
+def _log_import(target: str, origin: str | None) -> None:
+    """Say once per process which file an outside model class is imported from."""
+    log.info("Importing model class %s from %s", target, origin)
+
+
 def model_class(target: str) -> type[nn.Module]:
     """Import the class ``target`` names (``module.Class``) and check it is a model.
 
@@ -43,7 +50,7 @@ def model_class(target: str) -> type[nn.Module]:
         if spec is None:
             raise UserError(f"model class {target!r}: no module {module!r} on the Python path. "
                             "Install it or add its folder to PYTHONPATH.")
-        log.info("Importing model class %s from %s", target, spec.origin)
+        _log_import(target, spec.origin)
     try:
         cls = get_class(target)
     except Exception as error:  # ImportError, AttributeError, or an error in the module

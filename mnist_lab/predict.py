@@ -65,7 +65,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--format", choices=("table", "json", "csv"), default="table")
     parser.add_argument("--save-preprocessed", metavar="DIR", type=Path,
                         help="write the 28x28 image the model saw for each file here")
-    parser.add_argument("--device", default="cpu", help="cpu (default), cuda or cuda:N")
+    parser.add_argument("--device", default="cpu",
+                        help="cpu (default), auto (a GPU if there is one), cuda or cuda:N")
     parser.add_argument("--workers", type=_positive_int, default=min(4, os.cpu_count() or 1),
                         help="threads reading and preparing images (default: cores, at most 4)")
     args = parser.parse_args(argv)

@@ -244,7 +244,9 @@ class RunRecord:
         try:
             return torch.load(path, map_location=map_location, weights_only=True)
         except Exception as error:  # truncated, corrupt, or not a mnist_lab file
-            reason = " ".join(str(error).split())[:200]
+            reason = " ".join(str(error).split()).split(". ")[0][:120]  # torch's first sentence
+            if reason.isdigit() or not reason:  # torch names only the bytes it found
+                reason = "not a file that torch.save wrote"
             raise UserError(f"'{path}' cannot be read as a mnist_lab {name} ({reason}). "
                             "It may be truncated or damaged.") from None
 

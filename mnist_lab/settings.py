@@ -10,12 +10,14 @@ them through :func:`mnist_lab.config.component`.
 
 from __future__ import annotations
 
+import dataclasses
+import difflib
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
 from .config import Config, NoLoggerConfig, WandbLoggerConfig, schema_for
-from .errors import UserError
+from .errors import ConfigError, UserError
 from .validation import validate
 
 LOGGERS = {"none": NoLoggerConfig, "wandb": WandbLoggerConfig}
@@ -36,8 +38,29 @@ def to_settings(cfg: DictConfig) -> Config:
     """
     settings = OmegaConf.to_object(cfg)
     assert isinstance(settings, Config), type(settings)
+    _refuse_unknown_keys(settings)
     validate(settings)
     return settings
+
+
+def _refuse_unknown_keys(node: Any, prefix: str = "") -> None:
+    """Refuse a key its schema lacks: Hydra's ``+trainer.epoch=1`` adds it, and it would
+    change nothing (``trainer.epochs`` is the key), silently.
+
+    Raises:
+        ConfigError: names the key and the closest known one.
+    """
+    if not dataclasses.is_dataclass(node):
+        return
+    known = [f.name for f in dataclasses.fields(node)]
+    for key, value in vars(node).items():
+        if key not in known:
+            close = difflib.get_close_matches(key, known, n=1)
+            raise ConfigError(f"{prefix}{key}", value, "no such key" + (
+                f" (did you mean {prefix}{close[0]}?)" if close else ""),
+                f"The keys of {prefix.rstrip('.') or 'the config'} are: {', '.join(known)}.")
+    for key in known:
+        _refuse_unknown_keys(getattr(node, key), f"{prefix}{key}.")
 
 
 def _typed(node: dict[str, Any]) -> Any:

@@ -1,8 +1,8 @@
 """The training loop: steps, periodic evaluation, weight snapshots, checkpoints.
 
 Protocol (the seed experiment): the configured optimizer (the seed's SGD with
-momentum) on batches of the training split; at every step that is a multiple of ``eval_every``, and once at the end,
-the validation split is evaluated (dropout off, no gradients) and a metrics row
+momentum) on batches of the training split; at every step that is a multiple of
+``eval_every``, and once at the end, the validation split is evaluated (dropout off, no gradients) and a metrics row
 is recorded: the training error and loss over the batches since the previous
 evaluation (from the log-probabilities the steps already computed, no extra
 pass), the validation error and loss, the learning rate and the elapsed time.

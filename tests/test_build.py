@@ -57,3 +57,15 @@ def test_a_file_that_is_not_a_complete_checkpoint_gets_one_line():
     with pytest.raises(UserError, match=r"x\.pt is not a complete mnist_lab checkpoint "
                                         r"\(format 2; KeyError: 'saved_at'\)"):
         Checkpoint.from_dict({"format_version": 2, "step": 3}, "x.pt")
+
+
+@pytest.mark.parametrize("data", [b"hello world", b"", b"PK\x03\x04 not a zip", b"\x00" * 100])
+def test_a_damaged_checkpoint_gets_one_plain_line(tmp_path, data):
+    (tmp_path / "checkpoint.pt").write_bytes(data)
+    with pytest.raises(UserError) as info:
+        load_model(tmp_path)
+    message = str(info.value)
+    assert message.startswith(f"'{tmp_path / 'checkpoint.pt'}' cannot be read as a mnist_lab "
+                              "checkpoint.pt (") and message.endswith("truncated or damaged.")
+    reason = message.split("(", 1)[1].rsplit(")", 1)[0]
+    assert not reason.isdigit() and "weights_only` set to `False" not in message
