@@ -5,8 +5,8 @@ like MNIST (:mod:`mnist_lab.recognise.prepare`) and classified by the run's mode
 from its checkpoint (:func:`~mnist_lab.build.load_model`), which also fixes
 the input normalisation. Per image: the predicted digit, its probability and
 the top 3; under a probability of 0.8, a warning that the model is unsure
-between the digit and the runner-up. A bad file gets a one-line error and the others go on; so does a
-``--save-preprocessed`` folder that cannot be written: the predictions are
+between the digit and the runner-up. A bad file gets a one-line error and the
+others go on; so does a ``--save-preprocessed`` folder that cannot be written: the predictions are
 printed all the same. The exit code is 1 when any file failed or the folder
 could not be written (2 for a bad run directory or option).
 """
