@@ -1,13 +1,13 @@
 """The training loop: steps, periodic evaluation, weight snapshots, checkpoints.
 
-Protocol (the seed experiment): the configured optimizer (the seed's SGD with
-momentum) on batches of the training split; at every step that is a multiple of
-``eval_every``, and once at the end, the validation split is evaluated (dropout
-off, no gradients) and a metrics row is recorded: the training error and loss
-over the batches since the previous evaluation (from the log-probabilities the
-steps already computed, no extra pass), the validation error and loss, the learning rate and the elapsed time.
-The conv weights are snapshotted at the same steps (for models with
-``conv_weights()``), and a checkpoint is written every ``checkpoint_every`` steps.
+Protocol (the seed experiment): the configured optimizer (the seed's SGD with momentum)
+on batches of the training split; at every step that is a multiple of ``eval_every``,
+and once at the end, the validation split is evaluated (dropout off, no gradients) and a
+metrics row is recorded: the training error and loss over the batches since the previous
+evaluation (from the log-probabilities the steps already computed, no extra pass), the
+validation error and loss, the learning rate and the elapsed time. The conv weights are
+snapshotted at the same steps (for models with ``conv_weights()``), and a checkpoint is
+written every ``checkpoint_every`` steps.
 
 A stop request (Ctrl-C or SIGTERM) is honoured between two steps: a checkpoint
 is written and :class:`KeyboardInterrupt` raised, so nothing is lost and
