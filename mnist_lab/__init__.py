@@ -15,9 +15,9 @@ The training core is flat and reads top to bottom (README.md, "Layout"):
 - ``record``, ``metrics_csv``, ``runlock``, ``atomic``, ``snapshots``: the run
   directory; the metrics file's format; its lock and heartbeat; atomic writes; the
   conv-weight history
-- ``runtime``, ``job``, ``cluster``, ``provenance``, ``plots``: device, threads,
-  determinism and stop signals; the Hydra job; SLURM (job facts, requeue, data
-  visibility); versions; figures
+- ``runtime``, ``job``, ``cluster``, ``provenance``, ``plots``, ``error_ticks``:
+  device, threads, determinism and stop signals; the Hydra job; SLURM (job facts,
+  requeue, data visibility); versions; figures; the ticks of their error axes
 - ``predict``, ``evaluate``, ``compare``, ``app``: the ``python -m mnist_lab.<command>``
   commands
 

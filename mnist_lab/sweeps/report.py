@@ -116,12 +116,15 @@ def report(runs: list[RunInfo], fmt: str, base: Path | None = None,
 def plot_runs(runs: list[RunInfo], path: str | Path) -> Path:
     """Every run's validation-error curve on one figure, written to ``path`` (.png, .pdf, .svg).
 
-    Each curve is labelled by the overrides that differ between the runs.
+    Each curve is labelled by the overrides that differ between the runs; runs that
+    differ only in ``seed`` share a colour.
     """
     from .. import plots
 
-    keys, labels = varying_keys(runs), {}
+    keys, labels, groups = varying_keys(runs), {}, {}
     for r in runs:
         label = ",".join(f"{k}={r.overrides[k]}" for k in keys if k in r.overrides) or r.path.name
-        labels[label if label not in labels else f"{label} ({r.path.name})"] = r.rows
-    return plots.save(plots.val_error_overlay(labels), path)
+        label = label if label not in labels else f"{label} ({r.path.name})"
+        labels[label] = r.rows
+        groups[label] = ",".join(f"{k}={r.overrides.get(k)}" for k in keys if k != "seed")
+    return plots.save(plots.val_error_overlay(labels, groups=groups), path)
