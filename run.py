@@ -9,6 +9,7 @@ A thin adapter: composed config → typed settings → train → objective (the 
 validation error, which a sweeper minimises). The work lives in ``mnist_lab``.
 """
 
+import importlib.util
 import os
 import sys
 from pathlib import Path
@@ -21,9 +22,9 @@ from omegaconf import DictConfig, OmegaConf
 from mnist_lab.cluster import LAUNCH_DIR_ENV
 from mnist_lab.settings import to_settings  # registers the schemas and resolvers
 from mnist_lab.errors import UserError
-from mnist_lab.job import JobInfo, discard_refused_run, record_failure
+from mnist_lab.job import JobInfo, discard_session_files, record_failure
 from mnist_lab.runlock import RunDirBusy
-from mnist_lab.sweeps.summary import sweep_group, write_summary
+from mnist_lab.sweeps.summary import refresh_summary, sweep_group
 
 
 def job_info(cfg: DictConfig) -> JobInfo:
@@ -43,6 +44,7 @@ def job_info(cfg: DictConfig) -> JobInfo:
         group=sweep_group(Path(hc.runtime.cwd, hc.sweep.dir),
                           hc.runtime.choices.get("sweep") or "sweep") if multirun else None,
         config=OmegaConf.to_container(cfg, resolve=True),
+        hydra_subdir=hc.output_subdir,
     )
 
 
@@ -67,14 +69,14 @@ def main(cfg: DictConfig) -> float:
     except UserError as error:
         if not job.multirun:
             print(f"Error: {error}", file=sys.stderr)
-            discard_refused_run(job.run_dir, HydraConfig.get().output_subdir, job.launch_dir)
+            discard_session_files(job.run_dir, job.hydra_subdir, job.launch_dir)
             sys.exit(2)
         if not isinstance(error, RunDirBusy):  # the directory is another run's record
             record_failure(job, error)
         raise
     except KeyboardInterrupt:
         if job.multirun:  # Hydra calls no callback now: keep the summary up to date
-            write_summary(HydraConfig.get().sweep.dir)
+            refresh_summary(HydraConfig.get().sweep.dir)
         raise
     except Exception as error:
         if job.multirun:
@@ -82,7 +84,24 @@ def main(cfg: DictConfig) -> float:
         raise
 
 
+def missing_optuna(argv: list[str]) -> str | None:
+    """The one-line error for an Optuna sweep without the ``[optuna]`` extra, else None.
+
+    Without it Hydra stops at composition with its search path (``Could not find
+    'hydra/sweeper/mnist_optuna'``), which does not say what to install.
+    """
+    asks = any(a.lstrip("+").startswith(("sweep=optuna", "hydra/sweeper=mnist_optuna"))
+               for a in argv)
+    if asks and importlib.util.find_spec("hydra_plugins.hydra_optuna_sweeper") is None:
+        return ("Error: the Optuna sweeper needs the optuna extra: "
+                "pip install -c constraints.txt -e '.[optuna]'")
+    return None
+
+
 if __name__ == "__main__":
+    if error := missing_optuna(sys.argv[1:]):
+        print(error, file=sys.stderr)
+        sys.exit(2)
     try:
         main()
     except KeyboardInterrupt:

@@ -23,6 +23,14 @@ import sys
 from .errors import UserError
 
 
+def port_number(text: str) -> int:
+    """``--port``: an integer from 1 to 65535 (argparse reports anything else)."""
+    port = int(text)
+    if not 1 <= port <= 65535:
+        raise ValueError(text)
+    return port
+
+
 def parse(argv: list[str] | None) -> argparse.Namespace:
     """The command line; see the module docstring."""
     parser = argparse.ArgumentParser(
@@ -33,10 +41,12 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--host", default="127.0.0.1",
                         help="address to serve on (default 127.0.0.1: this machine only; "
                              "0.0.0.0: every network interface)")
-    parser.add_argument("--port", type=int, default=7860, help="port (default 7860)")
+    parser.add_argument("--port", type=port_number, default=7860,
+                        help="port, 1 to 65535 (default 7860)")
     parser.add_argument("--share", action="store_true",
                         help="also make a public gradio.live link (off by default)")
-    parser.add_argument("--device", default="cpu", help="cpu (default), cuda or cuda:N")
+    parser.add_argument("--device", default="cpu",
+                        help="cpu (default), auto (a GPU if there is one), cuda or cuda:N")
     return parser.parse_args(argv)
 
 
@@ -60,8 +70,16 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     page = build(runs)
     page.queue(default_concurrency_limit=2)
-    page.launch(server_name=args.host, server_port=args.port, share=args.share,
-                prevent_thread_lock=True, quiet=True, show_error=True, max_file_size="100mb")
+    # Gradio's own upload cap is above the app's (MAX_UPLOAD_MB), so a photo of 25 to 100 MB
+    # reaches the app and gets its one-line message in the page; past 100 MB, Gradio's.
+    try:
+        page.launch(server_name=args.host, server_port=args.port, share=args.share,
+                    prevent_thread_lock=True, quiet=True, show_error=True, max_file_size="100mb")
+    except OSError as error:  # the port is taken, or the host is not this machine's
+        print(f"Error: cannot serve on {args.host}:{args.port} ({' '.join(str(error).split())}). "
+              "Another program may use that port: choose another with --port, e.g. "
+              f"--port {args.port + 1}.", file=sys.stderr)
+        return 2
     print(f"mnist_lab app: {page.local_url} ({len(runs)} model{'s' * (len(runs) > 1)}; "
           "Ctrl-C to stop)", flush=True)
     if page.share_url:

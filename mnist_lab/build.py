@@ -12,6 +12,7 @@ Torch and Hydra only (no torchvision): predict and the app load fast.
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import logging
 from dataclasses import dataclass
@@ -31,6 +32,12 @@ log = logging.getLogger(__name__)
 WEIGHTS = ("final", "best")  # checkpoint.pt, best.pt
 
 
+@functools.cache
+def _log_import(target: str, origin: str | None) -> None:
+    """Say once per process which file an outside model class is imported from."""
+    log.info("Importing model class %s from %s", target, origin)
+
+
 def model_class(target: str) -> type[nn.Module]:
     """Import the class ``target`` names (``module.Class``) and check it is a model.
 
@@ -43,7 +50,7 @@ def model_class(target: str) -> type[nn.Module]:
         if spec is None:
             raise UserError(f"model class {target!r}: no module {module!r} on the Python path. "
                             "Install it or add its folder to PYTHONPATH.")
-        log.info("Importing model class %s from %s", target, spec.origin)
+        _log_import(target, spec.origin)
     try:
         cls = get_class(target)
     except Exception as error:  # ImportError, AttributeError, or an error in the module
@@ -59,6 +66,10 @@ def build_model(target: str, kwargs: dict[str, Any], in_shape: Sequence[int],
                 num_classes: int) -> nn.Module:
     """A new model: ``Class(in_shape=..., num_classes=..., **kwargs)`` via ``instantiate``.
 
+    ``kwargs`` are plain values: a ``_target_`` nested in them is passed on as a dict,
+    never called (``_recursive_=False``), so a saved file can name no code but the
+    model class, which :func:`model_class` checks.
+
     Raises:
         ConfigError: the model's own value checks refused an argument.
         UserError: the class cannot be imported, or its constructor refused the
@@ -67,7 +78,7 @@ def build_model(target: str, kwargs: dict[str, Any], in_shape: Sequence[int],
     model_class(target)
     try:
         return instantiate({"_target_": target, **kwargs}, in_shape=tuple(in_shape),
-                           num_classes=num_classes, _convert_="all")
+                           num_classes=num_classes, _convert_="all", _recursive_=False)
     except Exception as error:
         cause = error.__cause__ or error  # instantiate wraps the constructor's error
         if isinstance(cause, ConfigError):
@@ -111,9 +122,12 @@ def load_model(run_dir: str | Path, device: str | torch.device = "cpu",
             (``best.pt``, the weights with the lowest validation error).
 
     Raises:
+        ValueError: ``weights`` is not one of :data:`WEIGHTS`.
         UserError: ``run_dir`` has no such file, or it is damaged, or its model
             class cannot be loaded.
     """
+    if weights not in WEIGHTS:
+        raise ValueError(f"weights={weights!r}: choose one of {', '.join(WEIGHTS)}")
     record = RunRecord(run_dir)
     found = record.has_best() if weights == "best" else record.has_checkpoint()
     if not found:

@@ -98,17 +98,22 @@ class Checkpoint:
         """Read format 2, or upgrade format 1.
 
         Raises:
-            UserError: a format this version does not know (a newer mnist_lab's).
+            UserError: a format this version does not know (a newer mnist_lab's), or a
+                file that lacks what its format holds (not a mnist_lab checkpoint).
         """
         version = d.get("format_version")
-        if version == 1:
-            d = upgrade_v1(d)
-        elif version != FORMAT_VERSION:
+        if version not in (1, FORMAT_VERSION):
             raise UserError(f"{source} has format version {version!r}; this mnist_lab reads "
                             f"versions 1 and {FORMAT_VERSION}. Use the mnist_lab that wrote it.")
-        return cls(int(d["step"]), d["saved_at"], ModelSpec.from_dict(d["model"]),
-                   d["model_state"], d["config"], d.get("optimizer_state"),
-                   d.get("scheduler_state"), d.get("rng"), d.get("loop"), d.get("val/error"))
+        try:
+            d = upgrade_v1(d) if version == 1 else d
+            return cls(int(d["step"]), d["saved_at"], ModelSpec.from_dict(d["model"]),
+                       d["model_state"], d["config"], d.get("optimizer_state"),
+                       d.get("scheduler_state"), d.get("rng"), d.get("loop"),
+                       d.get("val/error"))
+        except (KeyError, TypeError, ValueError) as error:
+            raise UserError(f"{source} is not a complete mnist_lab checkpoint (format "
+                            f"{version}; {type(error).__name__}: {error}).") from None
 
 
 def upgrade_v1(d: dict[str, Any]) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from .errors import UserError
 from .sweeps.report import FORMATS, plot_runs, report
 from .sweeps.runs import find_runs
 
@@ -36,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
         runs = find_runs(args.paths, skipped)
         text = report(runs, args.format, aggregate_only=args.aggregate)
         plot = plot_runs(runs, args.plot) if args.plot else None
-    except (FileNotFoundError, ValueError, OSError) as error:
+    except (FileNotFoundError, ValueError, OSError, UserError) as error:
         print(f"Error: {error}", file=sys.stderr)
         return 2
     finally:

@@ -116,7 +116,7 @@ class TrainerConfig:
     eval_every: int = 100  # steps between evaluations of the validation split
     max_steps: Optional[int] = None  # stop after this many steps (short runs)
     checkpoint_every: int = 500  # steps between checkpoints (also at the end)
-    device: str = "auto"  # auto | cpu | cuda
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
     num_threads: Optional[int] = None  # null: this job's share of the cores
     resume: Any = False  # false | true (the run directory in use) | path of a run
     snapshot_max_mb: float = 64.0  # cap on the conv-weight history kept in memory
@@ -147,8 +147,8 @@ class WandbLoggerConfig:
 @dataclass
 class Config:
     data: DataConfig = field(default_factory=DataConfig)
-    model: Any = MISSING  # ConvNetConfig (see conf/model/)
-    optimizer: Any = MISSING  # SGDConfig (see conf/optimizer/)
+    model: Any = MISSING  # a model schema with its _target_ (models/*.py SCHEMA, conf/model/)
+    optimizer: Any = MISSING  # an optimizer schema with its _target_ (conf/optimizer/)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     logger: Any = MISSING  # NoLoggerConfig | WandbLoggerConfig (see conf/logger/)
     seed: int = 0

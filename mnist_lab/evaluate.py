@@ -118,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("run_dir", help="a run directory holding checkpoint.pt")
     parser.add_argument("--data-root", default=os.environ.get("MNIST_LAB_DATA", "data"),
                         help="folder holding MNIST/raw/ (default: $MNIST_LAB_DATA or ./data)")
-    parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
+    parser.add_argument("--device", default="cpu", help="cpu (default), auto, cuda or cuda:N")
     parser.add_argument("--weights", choices=WEIGHTS, default="final",
                         help="final (checkpoint.pt, default) or best (best.pt: lowest val/error)")
     args = parser.parse_args(argv)

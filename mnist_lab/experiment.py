@@ -23,12 +23,13 @@ from .config import MNIST, Config, component
 from .paths import anchored
 from .data import load_data, steps_per_epoch
 from .evaluate import EvalResult, evaluate
-from .job import JobInfo, failure_summary, now
+from .job import JobInfo, discard_session_files, failure_summary, now
 from .record import RunRecord, Status
 from .resume import check_start, describe, resumed_settings
 from .run_parts import Run, loop_settings, new_model
 from .runlock import RunLock
-from .runtime import configure_threads, deterministic_algorithms, device_name, resolve_device
+from .runtime import (JobRequeued, configure_threads, deterministic_algorithms, device_name,
+                      resolve_device)
 from .tracking.base import RunEnd, Tracker, Trackers
 from .tracking.local import LocalTracker
 from .train import LoopState, fit
@@ -54,22 +55,36 @@ def run_experiment(cfg: Config, job: JobInfo, extra_trackers: list[Tracker] = ()
     record = RunRecord(job.run_dir)
     cfg = anchored(cfg, job.launch_dir)
     with RunLock(record.lock_path, cfg.trainer.heartbeat_s):
+        cfg, checkpoint, previous = _checked_start(cfg, job, record)  # refused: nothing touched
         try:
-            return _run_locked(cfg, job, record, extra_trackers)
+            return _run_locked(cfg, job, record, checkpoint, previous, extra_trackers)
         finally:
             if record.has_record():
                 log.info("Run record: %s", record.dir.resolve())
 
 
-def _run_locked(cfg: Config, job: JobInfo, record: RunRecord,
-                extra_trackers: list[Tracker]) -> float:
-    """:func:`run_experiment` once the run directory is locked."""
+def _checked_start(cfg: Config, job: JobInfo,
+                   record: RunRecord) -> tuple[Config, Checkpoint | None, dict[str, Any]]:
+    """The settings, the checkpoint to resume from (or None) and the previous summary.
+
+    Raises:
+        UserError: the start is refused (another run's record, nothing to resume, a
+            setting a resumed run cannot change); nothing has been written.
+    """
     checkpoint = check_start(record, cfg.trainer.resume, job.multirun, job.overrides)
     previous = record.read_summary() or {}
     if checkpoint is not None:
-        cfg = anchored(resumed_settings(cfg, checkpoint, job.overrides), job.launch_dir)
-        if _is_complete(cfg, checkpoint, previous, record):
-            return previous.get("val/best_error", checkpoint.loop["best"][0])
+        cfg = anchored(resumed_settings(cfg, checkpoint, job.overrides,
+                                        previous.get("overrides", [])), job.launch_dir)
+    return cfg, checkpoint, previous
+
+
+def _run_locked(cfg: Config, job: JobInfo, record: RunRecord, checkpoint: Checkpoint | None,
+                previous: dict[str, Any], extra_trackers: list[Tracker]) -> float:
+    """:func:`run_experiment` once the run directory is locked and its start checked."""
+    if checkpoint is not None and _is_complete(cfg, checkpoint, previous, record):
+        discard_session_files(job.run_dir, job.hydra_subdir, job.launch_dir)
+        return previous.get("val/best_error", checkpoint.loop["best"][0])
     trackers = Trackers([LocalTracker(record), *make_trackers(cfg.logger, job), *extra_trackers])
     with deterministic_algorithms(cfg.trainer.deterministic):
         model = new_model(cfg)  # before the data: a model's own checks come first
@@ -108,7 +123,7 @@ def _train_tracked(run: Run, trackers: Trackers, summary: dict[str, Any], job: J
         best = train_and_test(run, trackers, summary, probe)
     except BaseException as error:
         stopped = isinstance(error, KeyboardInterrupt)
-        requeued = isinstance(error, SystemExit)  # submitit requeued the SLURM job
+        requeued = isinstance(error, JobRequeued)  # submitit requeued the SLURM job
         status = Status.REQUEUED if requeued else \
             Status.INTERRUPTED if stopped else Status.FAILED
         trackers.log_failure({**summary, **failure_summary(error, status)})

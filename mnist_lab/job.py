@@ -32,6 +32,8 @@ class JobInfo:
         group: the sweep's W&B group (:func:`mnist_lab.sweeps.summary.sweep_group`); None
             for a single run.
         config: the composed config, resolved, as plain containers.
+        hydra_subdir: where Hydra wrote this session's files (``hydra.output_subdir``,
+            relative to ``run_dir``; ``.hydra/resumed_<time>`` for a resume).
     """
 
     run_dir: Path
@@ -41,6 +43,7 @@ class JobInfo:
     job_num: int | None = None
     group: str | None = None
     config: dict[str, Any] = field(default_factory=dict)
+    hydra_subdir: str | None = None
 
     @property
     def run_name(self) -> str:
@@ -84,14 +87,15 @@ def record_failure(job: JobInfo, error: BaseException) -> None:
                           **failure_summary(error)})
 
 
-def discard_refused_run(run_dir: str | Path, hydra_subdir: str | None,
+def discard_session_files(run_dir: str | Path, hydra_subdir: str | None,
                         launch_dir: str | Path) -> None:
-    """Remove what Hydra made for a single run refused before it wrote a record.
+    """Remove what Hydra made for a session that changed no record.
 
     Hydra creates the run directory, its ``.hydra/`` files and the log before
-    the task runs. For a refused command (a bad value, a busy directory) this
-    removes this session's Hydra files (``.hydra/session_<time>`` beside another
-    run's record), or the whole directory when it holds nothing but ``.hydra/``
+    the task runs. For a refused command (a bad value, a busy directory) or a
+    resume of a completed run (nothing to do), this removes this session's Hydra
+    files (``.hydra/session_<time>`` or ``resumed_<time>`` beside a run's
+    record), or the whole directory when it holds nothing but ``.hydra/``
     and the log, with the parents left empty inside ``launch_dir``
     (``outputs/<date>/``).
     """

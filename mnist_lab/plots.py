@@ -14,7 +14,9 @@ from typing import Sequence
 import numpy as np
 import torch
 from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter, Locator, LogLocator, MaxNLocator, NullFormatter
+from matplotlib.ticker import FuncFormatter, NullFormatter
+
+from .error_ticks import ErrorTicks, percent
 
 MAX_CHANNELS = 16  # feature maps shown per conv layer
 
@@ -42,48 +44,11 @@ def to_rgb(fig: Figure) -> np.ndarray:
     return np.asarray(canvas.buffer_rgba())[..., :3].copy()
 
 
-class ErrorTicks(Locator):
-    """Labelled ticks for a log-scale error axis in percent, readable at any range.
-
-    Mantissas 1-2-3-5 per decade (1, 2, 3, 5, 10, 20 %...), or 1-2-5, or decades
-    only, whichever is the densest whose closest labels stay 1.5 font heights
-    apart (``axis.get_tick_space()`` counts labels two font heights apart); the
-    ticks come from ``LogLocator``. Where that leaves fewer than 3 ticks in view
-    (a range narrower than about half a decade, e.g. 5-9 %), ``AutoLocator``'s
-    linear 1-2-2.5-5 steps instead (5, 5.5, 6 ... 9 %), as ``LogLocator`` itself
-    does when it finds one tick or none; so narrow a log axis is nearly linear.
-    """
-
-    # Labelled mantissas per decade, densest first, and their closest gap in decades.
-    MANTISSAS = (((1.0, 2.0, 3.0, 5.0), np.log10(3 / 2)), ((1.0, 2.0, 5.0), np.log10(2)),
-                 ((1.0,), 1.0))
-
-    def __call__(self):
-        return self.tick_values(*self.axis.get_view_interval())
-
-    def tick_values(self, vmin, vmax):
-        vmin, vmax = sorted((vmin, vmax))
-        decades = np.log10(vmax / vmin)
-        room = max(self.axis.get_tick_space() if self.axis else 9, 2)
-        # The axis is room * 2 font heights long: gap / decades of it >= 1.5 font heights.
-        subs = next((subs for subs, gap in self.MANTISSAS if gap * room >= 0.75 * decades), (1.0,))
-        ticks = LogLocator(subs=subs, numticks=room).tick_values(vmin, vmax)
-        if ((vmin <= ticks) & (ticks <= vmax)).sum() >= 3:
-            return ticks
-        linear = MaxNLocator(nbins=9, steps=[1, 2, 2.5, 5, 10], min_n_ticks=3)  # AutoLocator's
-        return linear.tick_values(vmin, vmax)
-
-
-def _percent(value: float, _pos=None) -> str:
-    """A tick label in percent with the decimals it needs: 1%, 0.5%, 1.5%, 100%."""
-    return f"{value:.6g}%"
-
-
 def _error_axes(fig: Figure, title: str):
     ax = fig.add_subplot()
     ax.set_yscale("log")
     ax.yaxis.set_major_locator(ErrorTicks())
-    ax.yaxis.set_major_formatter(FuncFormatter(_percent))
+    ax.yaxis.set_major_formatter(FuncFormatter(percent))
     ax.yaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel("step")
     ax.set_ylabel("error rate")
@@ -109,14 +74,25 @@ def error_curves(rows: Sequence[dict[str, float]], title: str = "Error rates") -
 
 
 def val_error_overlay(runs: dict[str, Sequence[dict[str, float]]],
-                      title: str = "val/error of each run") -> Figure:
-    """The ``val/error`` curve (in %) of several runs on one figure, labelled by run."""
+                      title: str = "val/error of each run",
+                      groups: dict[str, str] | None = None) -> Figure:
+    """The ``val/error`` curve (in %) of several runs on one figure, labelled by run.
+
+    ``groups``: run label -> group; the runs of one group (the seeds of one
+    configuration) share a colour and differ in line style.
+    """
     fig = Figure(figsize=(8, 5))
     ax = _error_axes(fig, title)
+    colours: dict[str, str] = {}
+    members: dict[str, int] = {}
     for label, rows in runs.items():
+        group = (groups or {}).get(label, label)
+        colour = colours.setdefault(group, f"C{len(colours) % 10}")
+        members[group] = members.get(group, -1) + 1
         if rows:
             ax.plot([r["step"] for r in rows], [100 * r["val/error"] for r in rows], label=label,
-                    marker=_marker(rows))
+                    marker=_marker(rows), color=colour,
+                    linestyle=("-", "--", ":", "-.")[members[group] % 4])
     if runs:
         ax.legend(fontsize="small")
     return fig

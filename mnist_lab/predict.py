@@ -2,11 +2,11 @@
 
 Each image (a file, every image in a folder, recursively, or a glob) is prepared
 like MNIST (:mod:`mnist_lab.recognise.prepare`) and classified by the run's model, rebuilt
-from its checkpoint (:func:`~mnist_lab.evaluate.load_model`), which also fixes
+from its checkpoint (:func:`~mnist_lab.build.load_model`), which also fixes
 the input normalisation. Per image: the predicted digit, its probability and
 the top 3; under a probability of 0.8, a warning that the model is unsure
-between the digit and the runner-up. A bad file gets a one-line error and the others go on; so does a
-``--save-preprocessed`` folder that cannot be written: the predictions are
+between the digit and the runner-up. A bad file gets a one-line error and the
+others go on; so does a ``--save-preprocessed`` folder that cannot be written: the predictions are
 printed all the same. The exit code is 1 when any file failed or the folder
 could not be written (2 for a bad run directory or option).
 """
@@ -65,7 +65,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--format", choices=("table", "json", "csv"), default="table")
     parser.add_argument("--save-preprocessed", metavar="DIR", type=Path,
                         help="write the 28x28 image the model saw for each file here")
-    parser.add_argument("--device", default="cpu", help="cpu (default), cuda or cuda:N")
+    parser.add_argument("--device", default="cpu",
+                        help="cpu (default), auto (a GPU if there is one), cuda or cuda:N")
     parser.add_argument("--workers", type=_positive_int, default=min(4, os.cpu_count() or 1),
                         help="threads reading and preparing images (default: cores, at most 4)")
     args = parser.parse_args(argv)

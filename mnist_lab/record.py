@@ -25,7 +25,6 @@ files, so reading a record (compare, sweep summaries) stays fast.
 
 from __future__ import annotations
 
-import csv
 import json
 import logging
 import os
@@ -39,13 +38,11 @@ import yaml
 from .atomic import replace_atomically
 from .checkpoint import FORMAT_VERSION, Checkpoint
 from .errors import UserError
+from .metrics_csv import METRIC_COLUMNS, append_row, read_rows, write_rows  # noqa: F401
 from .cluster import slurm_view
 from .runlock import read_holder
 
 log = logging.getLogger(__name__)
-METRIC_COLUMNS = (
-    "step", "epoch", "train/error", "train/loss", "val/error", "val/loss", "lr", "elapsed_s",
-)
 METRICS, SUMMARY, CHECKPOINT, BEST, HISTORY = (
     "metrics.csv", "summary.json", "checkpoint.pt", "best.pt", "weights_history.pt",
 )
@@ -80,6 +77,7 @@ class RunRecord:
 
     lock_path = property(lambda self: self.dir / LOCK)
     checkpoint_path = property(lambda self: self.dir / CHECKPOINT)
+    best_path = property(lambda self: self.dir / BEST)
     wandb_dir = property(lambda self: self.dir, doc="for wandb.init(dir=...), which adds wandb/")
 
     def plot_path(self, name: str) -> Path:
@@ -100,50 +98,30 @@ class RunRecord:
         return self.has_record() or any((self.dir / n).exists() for n in (LOCK, HYDRA))
 
     def has_checkpoint(self) -> bool:
+        """``checkpoint.pt`` exists (a run that can be resumed, evaluated, served)."""
         return (self.dir / CHECKPOINT).is_file()
 
     def has_best(self) -> bool:
+        """``best.pt`` exists (the run evaluated at least once)."""
         return (self.dir / BEST).is_file()
 
-    # -- metrics.csv -------------------------------------------------------------
+    # -- metrics.csv (its format: :mod:`mnist_lab.metrics_csv`) -------------------
     def start_metrics(self, keep_until_step: int | None = None) -> None:
         """Begin ``metrics.csv``: a new file, or (resuming) keep rows up to a step.
 
         Rows after ``keep_until_step`` were written after the checkpoint the run
         resumes from; they are dropped so the resumed run writes them again.
         """
-        rows = [] if keep_until_step is None else [
-            r for r in self.read_metrics() if r["step"] <= keep_until_step]
-
-        def write(tmp: Path) -> None:
-            with open(tmp, "w", newline="") as f:
-                writer = csv.DictWriter(f, METRIC_COLUMNS)
-                writer.writeheader()
-                writer.writerows(rows)
-        self.dir.mkdir(parents=True, exist_ok=True)
-        replace_atomically(self.dir / METRICS, write)
+        write_rows(self.dir / METRICS, [] if keep_until_step is None else [
+            r for r in self.read_metrics() if r["step"] <= keep_until_step])
 
     def append_metrics(self, row: dict[str, float]) -> None:
-        """Append one evaluation row (keys: :data:`METRIC_COLUMNS`) and flush it."""
-        with open(self.dir / METRICS, "a", newline="") as f:
-            csv.DictWriter(f, METRIC_COLUMNS).writerow({k: row[k] for k in METRIC_COLUMNS})
+        """Append one evaluation row (keys: :data:`METRIC_COLUMNS`)."""
+        append_row(self.dir / METRICS, row)
 
     def read_metrics(self) -> list[dict[str, float]]:
-        """The rows of ``metrics.csv``: ``step`` as int, the rest as float; [] if absent.
-
-        Raises:
-            UserError: the header is not :data:`METRIC_COLUMNS` (not this format).
-        """
-        path = self.dir / METRICS
-        if not path.is_file():
-            return []
-        with open(path, newline="") as f:
-            reader = csv.DictReader(f)
-            if reader.fieldnames is not None and tuple(reader.fieldnames) != METRIC_COLUMNS:
-                raise UserError(f"'{path}' has the columns {reader.fieldnames}, not "
-                                f"{list(METRIC_COLUMNS)}: it is not a mnist_lab metrics file.")
-            return [{k: int(v) if k == "step" else float(v) for k, v in row.items()}
-                    for row in reader]
+        """The rows of ``metrics.csv`` (:func:`~mnist_lab.metrics_csv.read_rows`)."""
+        return read_rows(self.dir / METRICS)
 
     # -- summary.json and tracker.json ---------------------------------------------
     def write_summary(self, summary: dict[str, Any]) -> None:
@@ -151,6 +129,11 @@ class RunRecord:
         self._write_json(SUMMARY, summary, indent=2)
 
     def read_summary(self) -> dict[str, Any] | None:
+        """``summary.json`` as a dict (with ``format_version``); None if there is none.
+
+        Raises:
+            UserError: a newer mnist_lab wrote it. ValueError (JSONDecodeError): damaged.
+        """
         return self._read_json(SUMMARY)
 
     def status(self, summary: dict[str, Any] | None = None) -> Status:
@@ -174,6 +157,7 @@ class RunRecord:
         return {k: v for k, v in state.items() if k != "format_version"}
 
     def write_tracker_state(self, state: dict[str, Any]) -> None:
+        """Replace ``tracker.json`` with ``state`` (atomically; adds ``format_version``)."""
         self._write_json(TRACKER_STATE, state)
 
     def _write_json(self, name: str, data: dict[str, Any], indent: int | None = None) -> None:
@@ -219,18 +203,29 @@ class RunRecord:
         A damaged file (truncated, say) is renamed to
         ``weights_history.pt.damaged-<time>`` (kept, never deleted) with a
         warning, and the history restarts: the checkpoint is never lost over it.
+
+        Raises:
+            UserError: the file was written by a newer mnist_lab (format version).
         """
         path = self.dir / HISTORY
         if not path.is_file():
             return None
         try:
-            return _checked(self._load_pt(HISTORY), path)
+            data = self._load_pt(HISTORY)
         except UserError as error:
-            kept = path.with_name(f"{HISTORY}.damaged-{time.strftime('%Y%m%d-%H%M%S')}")
-            os.replace(path, kept)
             log.warning("%s The conv-weight history restarts at this step; the damaged "
-                        "file is kept as %s.", error, kept)
+                        "file is kept as %s.", error, self._set_aside(HISTORY, "damaged"))
             return None
+        return _checked(data, path)  # a newer mnist_lab's file is refused, not set aside
+
+    def set_aside_best(self, why: str) -> Path:
+        """Rename ``best.pt`` to ``best.pt.<why>-<time>`` (kept, never deleted); its new path."""
+        return self._set_aside(BEST, why)
+
+    def _set_aside(self, name: str, why: str) -> Path:
+        kept = self.dir / f"{name}.{why}-{time.strftime('%Y%m%d-%H%M%S')}"
+        os.replace(self.dir / name, kept)
+        return kept
 
     def _save_pt(self, name: str, data: dict[str, Any]) -> None:
         import torch
@@ -249,7 +244,9 @@ class RunRecord:
         try:
             return torch.load(path, map_location=map_location, weights_only=True)
         except Exception as error:  # truncated, corrupt, or not a mnist_lab file
-            reason = " ".join(str(error).split())[:200]
+            reason = " ".join(str(error).split()).split(". ")[0][:120]  # torch's first sentence
+            if reason.isdigit() or not reason:  # torch names only the bytes it found
+                reason = "not a file that torch.save wrote"
             raise UserError(f"'{path}' cannot be read as a mnist_lab {name} ({reason}). "
                             "It may be truncated or damaged.") from None
 

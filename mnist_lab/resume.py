@@ -78,23 +78,27 @@ def _plain(node: Any) -> Any:
     return OmegaConf.to_container(node) if OmegaConf.is_config(node) else node
 
 
-def resumed_settings(current: Config, checkpoint: Checkpoint,
-                     task_overrides: list[str]) -> Config:
+def resumed_settings(current: Config, checkpoint: Checkpoint, task_overrides: list[str],
+                     run_overrides: list[str] = ()) -> Config:
     """The settings of a resumed run: the checkpoint's, and what the command changes.
 
     Only ``trainer.*``, ``logger.*`` (or another ``logger=`` option),
     ``data.root`` and ``data.download`` may be changed (a new data root must
     hold files with MNIST's published MD5s, which loading the data checks), and
     only the keys the command names: a run started with
-    ``trainer.max_steps=600`` keeps that cap when resumed without it.
+    ``trainer.max_steps=600`` keeps that cap when resumed without it. A preset
+    (``experiment=...``) may be named only as the run was started with it
+    (``run_overrides``, the run's own).
 
     Raises:
         ConfigError: the command overrides a key outside ``trainer``/``logger``
-            with a value different from the run's.
+            with a value different from the run's, or names another preset.
     """
     mine, saved = OmegaConf.structured(current), OmegaConf.create(checkpoint.config)
     for override in task_overrides:
         key = override.lstrip("+~").partition("=")[0]
+        if key == "experiment":
+            _check_preset(override, run_overrides)
         if key in ("hydra", "experiment") or key.startswith("hydra."):
             continue
         value = _plain(OmegaConf.select(mine, key, default=None))
@@ -109,6 +113,17 @@ def resumed_settings(current: Config, checkpoint: Checkpoint,
                 "resume; for other settings start a new run.",
             )
     return settings_from_container(OmegaConf.to_container(saved))
+
+
+def _check_preset(override: str, run_overrides: list[str]) -> None:
+    """A resume may name the run's own preset, no other (a preset sets the model)."""
+    own = [o for o in run_overrides if o.lstrip("+~").startswith("experiment=")]
+    if override.lstrip("+~") not in [o.lstrip("+~") for o in own]:
+        key, _, value = override.lstrip("+~").partition("=")
+        raise ConfigError(
+            key, value, f"a resumed run keeps its own settings (this run was started with "
+            f"{own[0] if own else 'no preset'})",
+            "Leave the preset out when resuming; for another preset start a new run.")
 
 
 def describe(checkpoint: Checkpoint, schedule: str, total_steps: int) -> str:

@@ -8,6 +8,7 @@ its best-validation weights (``best.pt``).
 from __future__ import annotations
 
 import dataclasses
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,11 +18,14 @@ from .build import build_model
 from .checkpoint import Checkpoint, ModelSpec
 from .config import MNIST, Config, component
 from .data import MNISTData
+from .errors import UserError
 from .job import now
 from .optim import build_optimizer, build_scheduler
 from .record import RunRecord
 from .snapshots import WeightsHistory
 from .train import LoopSettings, LoopState, Window
+
+log = logging.getLogger(__name__)
 
 
 def loop_settings(cfg: Config) -> LoopSettings:
@@ -68,19 +72,39 @@ class Run:
         self.optimizer.load_state_dict(checkpoint.optimizer_state)
         self.scheduler.load_state_dict(checkpoint.scheduler_state)
         torch.set_rng_state(checkpoint.rng["torch"])
-        if torch.cuda.is_available() and checkpoint.rng["cuda"]:
-            torch.cuda.set_rng_state_all(checkpoint.rng["cuda"])
+        if torch.cuda.is_available() and checkpoint.rng["cuda"]:  # as many GPUs as now seen
+            torch.cuda.set_rng_state_all(checkpoint.rng["cuda"][:torch.cuda.device_count()])
         loop = checkpoint.loop
         self.state = LoopState(step=loop["step"], window=self.state.window,
                                elapsed_s=loop["elapsed_s"], train_s=loop["train_s"],
                                train_images=loop["train_images"], best=tuple(loop["best"]))
         self.state.window.load_state_dict(loop["window"])
         self.record.start_metrics(keep_until_step=self.state.step)
+        self._forget_best_after(self.state.step)
         self.state.rows = self.record.read_metrics()
         saved = self.record.load_weights_history()
         if saved is not None:
             offered = len(self.state.rows)
             self.history.load_state_dict(saved, self.state.step, offered)
+
+    def _forget_best_after(self, step: int) -> None:
+        """Set ``best.pt`` aside when it is not of a step up to the checkpoint's ``step``.
+
+        After a crash, ``best.pt`` may hold weights of steps the resumed run trains
+        again (on another device or thread count, not bit for bit); kept, it would be
+        tested as the weights at ``val/best_step``, which it is not.
+        """
+        if not self.record.has_best():
+            return
+        try:
+            best_step = self.record.load_best().step
+        except UserError:
+            best_step = None
+        if best_step is None or best_step > step:
+            log.warning("best.pt (step %s) is not from the steps up to the checkpoint (step "
+                        "%d); it is kept as %s, and the resumed run saves its own best "
+                        "weights.", best_step if best_step is not None else "unreadable",
+                        step, self.record.set_aside_best("discarded"))
 
     def spec(self) -> ModelSpec:
         """What rebuilds the model from a saved file alone."""
@@ -111,12 +135,21 @@ class Run:
         self.record.save_best(self.saved(state, val_error=state.best[0]))
 
     def best_model(self) -> torch.nn.Module | None:
-        """The model with the weights of ``best.pt``, on the training device; None if none."""
+        """The model with the weights of ``best.pt``, on the training device.
+
+        None (with a warning) when there is no ``best.pt``, or when it is not of the
+        step of the lowest validation error, ``state.best``.
+        """
         if not self.record.has_best():
+            return None
+        best = self.record.load_best()
+        if best.step != self.state.best[1]:
+            log.warning("best.pt is of step %d, not of val/best_step %d: it is not tested.",
+                        best.step, self.state.best[1])
             return None
         device = next(self.model.parameters()).device
         model = new_model(self.cfg)
-        model.load_state_dict(self.record.load_best().model_state)
+        model.load_state_dict(best.model_state)
         return model.to(device=device, memory_format=torch.channels_last)
 
 

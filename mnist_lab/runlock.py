@@ -15,6 +15,12 @@ one record, and a run killed outright (``kill -9``, a node failure) never
 leaves its directory locked for good. Readers of a record use the same rule to
 show a ``running`` run whose holder is gone as ``lost``.
 
+A lock file that cannot be read (its writer died between creating and writing
+it) is stale once it is :data:`TAKEOVER_TIMEOUT_S` old. A run that finds its
+lock taken over (it was frozen for three intervals: a suspended job, a stalled
+NFS mount) exits at once with :data:`EXIT_TAKEN_OVER`, writing nothing more:
+the run that took the directory over owns its record.
+
 Torch-free, so ``run.py`` and the readers (compare, sweep summaries) stay fast.
 """
 
@@ -30,11 +36,13 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from .atomic import replace_atomically
 from .errors import UserError
 
 log = logging.getLogger(__name__)
 MISSED_BEATS = 3  # a heartbeat older than this many intervals means the holder is lost
-TAKEOVER_TIMEOUT_S = 60.0  # a takeover guard older than this was left by a dead process
+TAKEOVER_TIMEOUT_S = 60.0  # a guard or unreadable lock older than this: left by a dead process
+EXIT_TAKEN_OVER = 75  # exit status of a run whose lock another run took over (EX_TEMPFAIL)
 
 
 class RunDirBusy(UserError):
@@ -95,11 +103,23 @@ def read_holder(lock_path: str | Path) -> Holder | None:
 def _write_new(path: Path, holder: Holder) -> None:
     """Create the lock file; FileExistsError when it exists (atomic, NFS-safe)."""
     fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-    with os.fdopen(fd, "w") as f:
-        f.write(json.dumps(asdict(holder)))
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(json.dumps(asdict(holder)))
+    except BaseException:
+        path.unlink(missing_ok=True)  # never leave a lock that names no one
+        raise
 
 
-def _remove_if_stale(path: Path, judged: Holder) -> None:
+def _age_s(path: Path) -> float:
+    """Seconds since ``path`` was last modified; 0 when it is gone."""
+    try:
+        return time.time() - path.stat().st_mtime
+    except FileNotFoundError:
+        return 0.0
+
+
+def _remove_if_stale(path: Path, judged: Holder | None) -> None:
     """Remove a stale lock, unless someone else is taking it over or it changed.
 
     A guard file created with O_EXCL makes one process at a time do this, so of
@@ -110,7 +130,7 @@ def _remove_if_stale(path: Path, judged: Holder) -> None:
     try:
         fd = os.open(guard, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
     except FileExistsError:
-        if time.time() - guard.stat().st_mtime > TAKEOVER_TIMEOUT_S:
+        if _age_s(guard) > TAKEOVER_TIMEOUT_S:
             guard.unlink(missing_ok=True)  # left by a process that died mid-takeover
         return
     try:
@@ -163,6 +183,11 @@ class RunLock:
                 break
             except FileExistsError:
                 current = read_holder(self.path)
+                if current is None and _age_s(self.path) > TAKEOVER_TIMEOUT_S:
+                    log.warning("Removing %s: unreadable and %.0f s old (its writer died).",
+                                self.path, _age_s(self.path))
+                    _remove_if_stale(self.path, None)
+                    continue
                 if current is None:  # being written this instant, or just released
                     time.sleep(0.1)
                     continue
@@ -187,19 +212,39 @@ class RunLock:
 
     def _beat(self) -> None:
         while not self._stop.wait(self.interval_s):
-            self.beat()
+            try:
+                self.beat()
+            except OSError as error:  # a full disk, an NFS hiccup: try again next time
+                log.warning("Heartbeat of %s not written (%s); retrying in %.0f s.",
+                            self.path, error, self.interval_s)
 
     def beat(self) -> None:
-        """Rewrite the heartbeat now (atomically), if the lock is still ours."""
+        """Rewrite the heartbeat now (atomically), if the lock is still ours.
+
+        When another run has taken the lock over, this process exits at once
+        (:data:`EXIT_TAKEN_OVER`): that run owns the record now. An unreadable
+        lock file skips this beat.
+        """
         assert self.holder is not None
-        if read_holder(self.path) != self.holder:
-            log.error("%s is no longer this run's lock: another run took it over.", self.path)
-            self._stop.set()
+        current = read_holder(self.path)
+        if current is None:
+            log.warning("Heartbeat skipped: %s cannot be read.", self.path)
+            return
+        if current.token != self.holder.token:
+            self.on_taken_over(current)
             return
         self.holder = Holder(**{**asdict(self.holder), "heartbeat": time.time()})
-        tmp = self.path.with_name(f".{self.path.name}.tmp-{os.getpid()}")
-        tmp.write_text(json.dumps(asdict(self.holder)))
-        os.replace(tmp, self.path)
+        text = json.dumps(asdict(self.holder))
+        replace_atomically(self.path, lambda tmp: tmp.write_text(text))
+
+    def on_taken_over(self, current: Holder) -> None:
+        """Exit now, writing nothing more: ``current`` owns the run directory."""
+        log.error("%s was taken over by %s while this run was silent for %.0f s; it "
+                  "owns the record now, so this run exits without writing more (exit %d).",
+                  self.path, current.describe(), time.time() - self.holder.heartbeat,
+                  EXIT_TAKEN_OVER)
+        logging.shutdown()
+        os._exit(EXIT_TAKEN_OVER)
 
     def release(self) -> None:
         """Stop the heartbeat and remove the lock, if it is still ours."""

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     import torch
 
 THREADS_ENV = "MNIST_LAB_NUM_THREADS"  # a sweep job's share of the cores, set by the sweeper
-CUBLAS_WORKSPACE = ":4096:8"  # what deterministic cuBLAS needs (CUDA docs, "Results reproducibility")
+CUBLAS_WORKSPACE = ":4096:8"  # deterministic cuBLAS needs it (CUDA docs, "Results reproducibility")
 
 
 def resolve_device(name: str, key: str = "trainer.device") -> "torch.device":

@@ -10,11 +10,14 @@ them through :func:`mnist_lab.config.component`.
 
 from __future__ import annotations
 
+import dataclasses
+import difflib
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
 from .config import Config, NoLoggerConfig, WandbLoggerConfig, schema_for
+from .errors import ConfigError, UserError
 from .validation import validate
 
 LOGGERS = {"none": NoLoggerConfig, "wandb": WandbLoggerConfig}
@@ -35,8 +38,29 @@ def to_settings(cfg: DictConfig) -> Config:
     """
     settings = OmegaConf.to_object(cfg)
     assert isinstance(settings, Config), type(settings)
+    _refuse_unknown_keys(settings)
     validate(settings)
     return settings
+
+
+def _refuse_unknown_keys(node: Any, prefix: str = "") -> None:
+    """Refuse a key its schema lacks: Hydra's ``+trainer.epoch=1`` adds it, and it would
+    change nothing (``trainer.epochs`` is the key), silently.
+
+    Raises:
+        ConfigError: names the key and the closest known one.
+    """
+    if not dataclasses.is_dataclass(node):
+        return
+    known = [f.name for f in dataclasses.fields(node)]
+    for key, value in vars(node).items():
+        if key not in known:
+            close = difflib.get_close_matches(key, known, n=1)
+            raise ConfigError(f"{prefix}{key}", value, "no such key" + (
+                f" (did you mean {prefix}{close[0]}?)" if close else ""),
+                f"The keys of {prefix.rstrip('.') or 'the config'} are: {', '.join(known)}.")
+    for key in known:
+        _refuse_unknown_keys(getattr(node, key), f"{prefix}{key}.")
 
 
 def _typed(node: dict[str, Any]) -> Any:
@@ -50,9 +74,14 @@ def settings_from_container(container: dict) -> Config:
 
     Raises:
         ConfigError: a value is outside its allowed range.
+        UserError: its ``logger.name`` is not one this mnist_lab knows.
     """
+    logger = container["logger"].get("name")
+    if logger not in LOGGERS:
+        raise UserError(f"logger.name={logger!r} in the saved config: this mnist_lab knows "
+                        f"{', '.join(LOGGERS)}. Use the mnist_lab that wrote it.")
     groups = {"model": _typed(container["model"]), "optimizer": _typed(container["optimizer"]),
-              "logger": OmegaConf.merge(OmegaConf.structured(LOGGERS[container["logger"]["name"]]),
+              "logger": OmegaConf.merge(OmegaConf.structured(LOGGERS[logger]),
                                         container["logger"])}
     rest = {k: v for k, v in container.items() if k not in groups}
     return to_settings(OmegaConf.merge(OmegaConf.structured(Config), rest, groups))

@@ -38,7 +38,10 @@ class WeightsHistory:
         return len(self.snapshots) * per_snapshot
 
     def offer(self, step: int, conv_weights: list[tuple[torch.Tensor, torch.Tensor]]) -> None:
-        """Take a snapshot (CPU copies) at ``step`` unless thinning skips this one."""
+        """Take a snapshot (CPU copies) at ``step`` unless thinning skips this one.
+
+        ``conv_weights``: per conv layer, its weight (C_out, C_in, k, k) and bias (C_out,).
+        """
         self.offered += 1
         if (self.offered - 1) % self.stride:
             return

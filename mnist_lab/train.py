@@ -1,12 +1,13 @@
 """The training loop: steps, periodic evaluation, weight snapshots, checkpoints.
 
-Protocol (the seed experiment): SGD with momentum on batches of the training
-split; at every step that is a multiple of ``eval_every``, and once at the end,
-the validation split is evaluated (dropout off, no gradients) and a metrics row
-is recorded: the training error and loss over the batches since the previous
-evaluation (from the log-probabilities the steps already computed, no extra
-pass), the validation error and loss, the learning rate and the elapsed time.
-The conv weights are snapshotted at the same steps.
+Protocol (the seed experiment): the configured optimizer (the seed's SGD with momentum)
+on batches of the training split; at every step that is a multiple of ``eval_every``,
+and once at the end, the validation split is evaluated (dropout off, no gradients) and a
+metrics row is recorded: the training error and loss over the batches since the previous
+evaluation (from the log-probabilities the steps already computed, no extra pass), the
+validation error and loss, the learning rate and the elapsed time. The conv weights are
+snapshotted at the same steps (for models with ``conv_weights()``), and a checkpoint is
+written every ``checkpoint_every`` steps.
 
 A stop request (Ctrl-C or SIGTERM) is honoured between two steps: a checkpoint
 is written and :class:`KeyboardInterrupt` raised, so nothing is lost and
@@ -79,6 +80,8 @@ class Window:
                    torch.zeros((), dtype=torch.float64, device=device))
 
     def add(self, log_probs: torch.Tensor, labels: torch.Tensor, loss: torch.Tensor) -> None:
+        """Count one step: ``log_probs`` (B, C) float, ``labels`` (B,) int64, ``loss`` the
+        batch's mean loss (a scalar tensor). Stays on the device: no synchronisation."""
         self.errors += (log_probs.detach().argmax(dim=1) != labels).sum()
         self.loss_sum += loss.detach().double() * len(labels)
         self.count += len(labels)
@@ -131,7 +134,11 @@ class Saver(Protocol):
 
 def train_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer,
                x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """One SGD step on a batch. Returns (log-probabilities (B, C), mean NLL loss)."""
+    """One optimizer step on a batch.
+
+    ``x``: (B, C, H, W) float32 images; ``y``: (B,) int64 labels. Returns the
+    log-probabilities (B, num_classes) and the mean negative log-likelihood (a scalar).
+    """
     log_probs = model(x)
     loss = F.nll_loss(log_probs, y)
     optimizer.zero_grad(set_to_none=True)
@@ -187,15 +194,16 @@ def fit(model: torch.nn.Module, optimizer: torch.optim.Optimizer,
             state.train_images += len(y)
             bar.update()
             at_end = state.step == total
-            if state.step % loop.eval_every == 0 or at_end or stop.requested:
+            evaluate_now = state.step % loop.eval_every == 0 or at_end
+            save_now = state.step % loop.checkpoint_every == 0 or at_end or stop.requested
+            if evaluate_now or save_now:
                 if data.train.images.is_cuda:
                     torch.cuda.synchronize()
                 state.train_s += time.perf_counter() - tick
                 state.elapsed_s = time.perf_counter() - session_start
-                if (state.step % loop.eval_every == 0 or at_end) and \
-                        _evaluate(model, data, state, lr, per_epoch, history, tracker):
+                if evaluate_now and _evaluate(model, data, state, lr, per_epoch, history, tracker):
                     saver.save_best(state)
-                if state.step % loop.checkpoint_every == 0 or at_end or stop.requested:
+                if save_now:
                     saver.save_checkpoint(state)
                 if stop.requested:
                     stop.hand_over(state.step)

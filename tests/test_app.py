@@ -3,6 +3,7 @@ through ``gradio_client``, against real short runs and real MNIST test digits.""
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 
@@ -42,6 +43,20 @@ def test_the_command_serves_on_this_machine_only_unless_told(monkeypatch):
     assert (args.host, args.port, args.share) == ("127.0.0.1", 7860, False)
     args = parse(["run", "--host", "0.0.0.0", "--port", "8000", "--share"])
     assert (args.host, args.port, args.share) == ("0.0.0.0", 8000, True)
+    with pytest.raises(SystemExit):  # argparse's one line, exit 2
+        parse(["run", "--port", "99999"])
+
+
+def test_a_busy_port_gets_one_line_and_exit_2(short_run):
+    pytest.importorskip("gradio")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = app_command(str(short_run), "--port", str(port))
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert result.stderr.startswith(f"Error: cannot serve on 127.0.0.1:{port}")
+    assert "--port" in result.stderr and "Traceback" not in result.stderr
 
 
 def clear_digit(run_dir, data_root):

@@ -125,5 +125,5 @@ def test_a_summary_lock_left_by_a_dead_writer_is_taken_over(short_run, tmp_path)
     lock.write_text("")
     os.utime(lock, (time.time() - 600, time.time() - 600))  # its writer died 10 min ago
     assert write_summary(sweep) == sweep / "sweep_summary.md"
-    assert "1 jobs: 1 completed" in (sweep / "sweep_summary.md").read_text()
+    assert "1 job: 1 completed" in (sweep / "sweep_summary.md").read_text()
     assert not lock.exists(), "the lock is a file created with O_EXCL, removed after use"

@@ -38,9 +38,12 @@ def test_compare_skips_folders_that_hold_no_run(short_run, tmp_path, capsys):
     refused = tmp_path / "refused"
     (refused / ".hydra").mkdir(parents=True)
     (refused / "run.log").write_text("")
-    assert compare_main([str(short_run), str(refused), str(tmp_path / "typo")]) == 0
+    inside = [str(p) for p in short_run.iterdir()]  # what outputs/*/* also names: files, plots/
+    assert any(Path(p).is_dir() for p in inside) and any(Path(p).is_file() for p in inside)
+    assert compare_main([str(short_run), *inside, str(refused), str(tmp_path / "typo"),
+                         str(short_run)]) == 0
     captured = capsys.readouterr()
-    assert str(short_run) in captured.out and "completed" in captured.out
+    assert captured.out.count(str(short_run)) == 1 and "completed" in captured.out
     notes = captured.err.strip().splitlines()
     assert notes == [f"skipped '{refused}': not a run or sweep (no summary.json, metrics.csv "
                      "or checkpoint.pt)", f"skipped '{tmp_path / 'typo'}': no such directory"]

@@ -1,5 +1,6 @@
 """Config composition, schemas and value checks (Hydra's own style: compose every file)."""
 
+import re
 import subprocess
 import sys
 
@@ -81,6 +82,18 @@ def test_bad_values_name_key_value_and_range(override, key, allowed):
     assert allowed in message
 
 
+@pytest.mark.parametrize("override,message", [
+    ("+trainer.epoch=1", "trainer.epoch=1: no such key (did you mean trainer.epochs?)"),
+    ("+model.widht=8", "model.widht=8: no such key (did you mean model.fc_width?)"),
+    ("+data.augment.rotate=3", "data.augment.rotate=3: no such key (did you mean "
+                               "data.augment.rotation_deg?)"),
+])
+def test_a_key_added_with_plus_must_exist(override, message):
+    """Hydra lets ``+`` add a key a schema lacks; it would change nothing, so it is refused."""
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        to_settings(compose_config([override]))
+
+
 def test_cuda_where_none_exists():
     import torch
 
@@ -121,17 +134,29 @@ def test_single_run_prints_the_message_alone_and_exits_2(tmp_path, override, exp
     assert not (tmp_path / "run" / "summary.json").exists(), "a refused command writes no record"
 
 
+def files_of(run_dir):
+    """Every file below ``run_dir`` with its bytes (Hydra's log, empty if absent)."""
+    files = {str(p.relative_to(run_dir)): p.read_bytes() for p in run_dir.rglob("*") if p.is_file()}
+    return {**files, "run.log": files.get("run.log", b"")}
+
+
 @pytest.mark.slow
-def test_a_refused_resume_leaves_the_run_and_the_path_alone(short_run, tmp_path):
-    summary = (short_run / "summary.json").read_bytes()
-    for overrides, expect in (
-        ([f"trainer.resume={short_run}", "trainer.epochs=0"], "trainer.epochs=0"),
-        ([f"trainer.resume={short_run}", "model.depth=[8,16]"], "keeps its own settings"),
-        ([f"trainer.resume={tmp_path}/typo"], "holds no checkpoint.pt"),
+def test_a_refused_or_idle_resume_leaves_the_run_and_the_path_alone(short_run, tmp_path):
+    before = files_of(short_run)
+    for overrides, rc, expect in (
+        ([f"trainer.resume={short_run}", "trainer.epochs=0"], 2, "trainer.epochs=0"),
+        ([f"trainer.resume={short_run}", "model.depth=[8,16]"], 2, "keeps its own settings"),
+        ([f"trainer.resume={short_run}", "experiment=mlp"], 2, "started with no preset"),
+        ([f"trainer.resume={tmp_path}/typo"], 2, "holds no checkpoint.pt"),
+        ([f"trainer.resume={short_run}"], 0, "is complete (300 steps): nothing to do"),
     ):
         result = subprocess.run([sys.executable, str(REPO / "run.py"), *overrides, "logger=none"],
                                 capture_output=True, text=True, timeout=120, cwd=tmp_path)
-        assert result.returncode == 2 and expect in result.stderr, result.stderr
-        assert "Traceback" not in result.stderr
-    assert (short_run / "summary.json").read_bytes() == summary
+        out = result.stdout + result.stderr
+        assert result.returncode == rc and expect in out, out
+        assert "Traceback" not in out and ("Run record" in out) == (rc == 0)
+    after = files_of(short_run)
+    assert after.pop("run.log").count(b"Run record") <= 1  # the idle resume's own line
+    before.pop("run.log")
+    assert after == before
     assert not (tmp_path / "typo").exists()

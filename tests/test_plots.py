@@ -163,3 +163,14 @@ def test_predict_and_the_app_import_neither_torchvision_nor_the_dataset_code():
             "or m in ('mnist_lab.data', 'torch._dynamo')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_seeds_of_one_configuration_share_a_colour_and_differ_in_style():
+    rows = [{"step": 100, "val/error": 0.1}, {"step": 200, "val/error": 0.05}]
+    runs = {f"depth={d},seed={s}": rows for d in ("a", "b") for s in (0, 1)}
+    groups = {label: label.split(",")[0] for label in runs}
+    lines = plots.val_error_overlay(runs, groups=groups).axes[0].get_lines()
+    colour = {line.get_label(): line.get_color() for line in lines}
+    style = {line.get_label(): line.get_linestyle() for line in lines}
+    assert colour["depth=a,seed=0"] == colour["depth=a,seed=1"] != colour["depth=b,seed=0"]
+    assert style["depth=a,seed=0"] != style["depth=a,seed=1"]

@@ -13,7 +13,8 @@ import yaml
 from conftest import REPO, run_py
 from mnist_lab.compare import main as compare_main
 from mnist_lab.record import LOCK, RunRecord
-from mnist_lab.runlock import RunDirBusy, RunLock, read_holder
+from mnist_lab.runlock import (EXIT_TAKEN_OVER, TAKEOVER_TIMEOUT_S, RunDirBusy, RunLock,
+                               read_holder)
 from mnist_lab.sweeps.summary import write_summary
 
 HOLD = ("import sys, time; from mnist_lab.runlock import RunLock; "
@@ -71,6 +72,26 @@ def test_the_heartbeat_is_rewritten_every_interval(tmp_path):
         wait_for(lambda: read_holder(tmp_path / LOCK).heartbeat > first + 0.3, timeout=10,
                  what="two heartbeats")
         assert read_holder(tmp_path / LOCK).token == lock.holder.token
+
+
+def test_an_empty_lock_left_by_a_dead_writer_is_taken_over_once_old(tmp_path):
+    (tmp_path / LOCK).write_text("")  # died between creating the file and writing it
+    with pytest.raises(RunDirBusy, match="another process"):
+        RunLock(tmp_path / LOCK, 1).acquire()  # young: perhaps being written right now
+    old = time.time() - TAKEOVER_TIMEOUT_S - 1
+    os.utime(tmp_path / LOCK, (old, old))
+    with RunLock(tmp_path / LOCK, 1) as lock:
+        assert read_holder(tmp_path / LOCK) == lock.holder
+
+
+def test_a_run_whose_lock_was_taken_over_exits_writing_nothing_more(tmp_path):
+    holder = hold_lock(tmp_path, interval_s=0.2)
+    try:
+        write_foreign_lock(tmp_path, heartbeat_age_s=0)  # as a takeover would leave it
+        assert holder.wait(timeout=30) == EXIT_TAKEN_OVER
+    finally:
+        holder.kill()
+    assert read_holder(tmp_path / LOCK).host == "another-node"
 
 
 RUN = ["trainer.eval_every=50", "trainer.checkpoint_every=50", "optimizer.lr=0.01",

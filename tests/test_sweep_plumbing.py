@@ -7,6 +7,7 @@ from omegaconf import OmegaConf
 
 from mnist_lab.runtime import default_num_threads
 from mnist_lab.sweeps.plumbing import contiguous, thread_shares
+from mnist_lab.sweeps.runs import effective_overrides
 
 
 
@@ -46,3 +47,15 @@ def test_pending_jobs_launch_in_runs_that_keep_their_numbers():
     assert contiguous([0, 1, 2, 5, 6, 9], None) == [(0, [0, 1, 2]), (5, [5, 6]), (9, [9])]
     assert contiguous([0, 1, 2, 3], 2) == [(0, [0, 1]), (2, [2, 3])]
     assert contiguous([], None) == []
+
+
+def test_a_run_shows_the_trainer_values_it_last_ran_with():
+    """``trainer.max_steps=300``, resumed with 600: compare shows 600 (and what the resume added)."""
+    summary = {"overrides": ["trainer.max_steps=300", "model.depth=[4,8]", "logger=none"],
+               "resumed_with": ["trainer.resume=outputs/r", "trainer.max_steps=600",
+                                "trainer.deterministic=true"],
+               "config": {"trainer": {"max_steps": 600, "deterministic": True, "resume": "x"}}}
+    assert effective_overrides(summary, []) == {
+        "trainer.max_steps": "600", "model.depth": "[4,8]", "logger": "none",
+        "trainer.deterministic": "true"}
+    assert effective_overrides({}, ["seed=1"]) == {"seed": "1"}

@@ -1,8 +1,10 @@
 """Sweeps as users run them: `python run.py -m ...` in a subprocess, short real jobs."""
 
 import csv
+import json
 import math
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -13,6 +15,7 @@ from omegaconf import OmegaConf
 from conftest import REPO
 from mnist_lab.compare import main as compare_main
 from mnist_lab.record import RunRecord
+from mnist_lab.sweeps.summary import write_summary
 
 pytestmark = pytest.mark.slow
 TINY = ["trainer.max_steps=20", "trainer.eval_every=10", "optimizer.lr=0.05",
@@ -85,6 +88,35 @@ def test_compare_plot_and_bad_path(grid, tmp_path, capsys):
     out = capsys.readouterr().out
     assert out.count("completed") == 2 and (tmp_path / "c.png").stat().st_size > 5000
     assert compare_main([str(tmp_path / "nothing")]) == 2
+
+
+def test_a_damaged_record_costs_only_its_own_row(grid, tmp_path, capsys):
+    sweep_dir = tmp_path / "copy"
+    shutil.copytree(grid, sweep_dir)
+    (sweep_dir / "0" / "summary.json").write_text('{"status": "compl')  # cut short
+    metrics = sweep_dir / "1" / "metrics.csv"
+    lines = metrics.read_text().splitlines()
+    metrics.write_text("\n".join(lines[:-1] + [lines[-1][:lines[-1].rfind(",")]]))  # killed mid-row
+    assert len(RunRecord(sweep_dir / "1").read_metrics()) == len(lines) - 2
+    assert compare_main([str(sweep_dir)]) == 0
+    err = capsys.readouterr().err
+    assert f"skipped '{sweep_dir / '0'}': its record cannot be read" in err
+    write_summary(sweep_dir)
+    assert (sweep_dir / "sweep_summary.md").read_text().count("| completed |") == 3
+
+
+def test_a_sweep_stopped_early_counts_the_jobs_that_did_not_start(grid, tmp_path):
+    assert json.loads((grid / "sweep.json").read_text())["jobs"] == 4  # noted by the sweeper
+    sweep_dir = tmp_path / "stopped"
+    sweep_dir.mkdir()
+    shutil.copy(grid / "sweep.json", sweep_dir)
+    shutil.copytree(grid / "0", sweep_dir / "0")  # as if stopped after the first job
+    write_summary(sweep_dir)
+    text = (sweep_dir / "sweep_summary.md").read_text()
+    assert "4 jobs: 1 completed, 3 not started" in text
+    (sweep_dir / "sweep.json").unlink()  # no plan noted (Optuna): what there is, in the singular
+    write_summary(sweep_dir)
+    assert "1 job: 1 completed" in (sweep_dir / "sweep_summary.md").read_text()
 
 
 def test_joblib_jobs_run_in_parallel_on_their_share_of_the_cores(tmp_path):
@@ -160,6 +192,18 @@ def test_optuna_study_continues_and_tolerates_failed_trials(tmp_path):
     rows = {r["run"]: r for r in summary_rows(sweep_dir)}
     assert [rows[j]["status"] for j in "01234"] == ["completed"] * 3 + ["failed"] * 2
     assert study.best_value == min(float(rows[j]["val/best_error"]) for j in "012")
+
+
+def test_an_optuna_sweep_without_the_extra_says_what_to_install(tmp_path):
+    hide = ("import runpy, sys; sys.modules['hydra_plugins.hydra_optuna_sweeper'] = None; "
+            "sys.argv = sys.argv[1:]; runpy.run_path(sys.argv[0], run_name='__main__')")
+    result = subprocess.run([sys.executable, "-c", hide, str(REPO / "run.py"), "-m",
+                             "+sweep=optuna", f"hydra.sweep.dir={tmp_path}/study"],
+                            capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr == ("Error: the Optuna sweeper needs the optuna extra: "
+                             "pip install -c constraints.txt -e '.[optuna]'\n")
+    assert not (tmp_path / "study").exists()
 
 
 def test_a_continued_optuna_study_proposes_new_points(tmp_path):

@@ -131,6 +131,42 @@ def test_crashed_and_resumed_equals_straight_through(straight, tmp_path):
     assert summary["resumed_with"] == RESUME + [f"trainer.resume={tmp_path}"]
 
 
+def test_checkpoints_follow_their_own_interval_and_resume_mid_window(straight, tmp_path):
+    """checkpoint_every=60 with eval_every=40 checkpoints at 60, 120, 180 (not only at
+    their common multiple, 120); resuming from 180, between evaluations, still ends
+    as the straight run."""
+    settings = RESUME + ["trainer.checkpoint_every=60"]
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        run_training(tmp_path, settings, extra_trackers=[CrashAt(160)])
+    assert torch.load(tmp_path / "checkpoint.pt", weights_only=True)["step"] == 120
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        run_training(tmp_path, settings + [f"trainer.resume={tmp_path}"],
+                     extra_trackers=[CrashAt(200)])
+    assert torch.load(tmp_path / "checkpoint.pt", weights_only=True)["step"] == 180
+    run_training(tmp_path, settings + [f"trainer.resume={tmp_path}"])
+    assert_same_run(straight, tmp_path)
+
+
+def test_a_best_checkpoint_saved_after_the_resumed_checkpoint_is_set_aside(straight, tmp_path):
+    """Crash at 160: checkpoint of step 80, best.pt of 120 (a step trained again)."""
+    errors = {r["step"]: r["val/error"] for r in RunRecord(straight).read_metrics()}
+    assert errors[120] < min(errors[40], errors[80])  # so best.pt is written at step 120
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        run_training(tmp_path, RESUME, extra_trackers=[CrashAt(160)])
+    assert torch.load(tmp_path / "best.pt", weights_only=True)["step"] == 120
+    with pytest.raises(RuntimeError, match="simulated crash"):  # before step 120's best.pt
+        run_training(tmp_path, RESUME + [f"trainer.resume={tmp_path}"],
+                     extra_trackers=[CrashAt(120)])
+    assert not (tmp_path / "best.pt").exists() or \
+        torch.load(tmp_path / "best.pt", weights_only=True)["step"] <= 80
+    assert len(list(tmp_path.glob("best.pt.discarded-*"))) == 1
+    run_training(tmp_path, RESUME + [f"trainer.resume={tmp_path}"])
+    assert_same_run(straight, tmp_path)
+    a, b = (torch.load(d / "best.pt", weights_only=True) for d in (straight, tmp_path))
+    assert a["step"] == b["step"] and all(torch.equal(a["model_state"][k], b["model_state"][k])
+                                          for k in a["model_state"])
+
+
 def test_a_run_never_overwrites_another(straight):
     before = (straight / "metrics.csv").read_bytes()
     with pytest.raises(RunDirTaken, match="refusing to overwrite"):

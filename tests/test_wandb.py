@@ -38,7 +38,10 @@ def test_run_logs_what_the_record_holds(tmp_path, wandb_env):
     summary = RunRecord(tmp_path).read_summary()
     assert run.summary["test/error"] == summary["test/error"]
     assert run.summary["val/error"]["min"] == summary["val/best_error"]
-    assert any(a["type"] == "model" for a in run.artifacts)
+    [model] = [a for a in run.artifacts if a["type"] == "model"]
+    assert sorted(model["files"]) == ["best.pt", "checkpoint.pt"]
+    assert model["metadata"]["test/final_error"] == summary["test/final_error"]
+    assert model["metadata"]["test/best_checkpoint_error"] == summary["test/best_checkpoint_error"]
     # images at evaluations 0 and 2 (steps 100 and 300): uint8 grids, not blank
     steps_with_images = [s for s, _ in wf.history_values(run, "features/conv1")]
     assert steps_with_images == [100, 300]

@@ -21,7 +21,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from mnist_lab.sweeps.plumbing import (SweepFailed, contiguous, failure_message, launch,
                                        pending_jobs, with_thread_shares)
-from mnist_lab.sweeps.summary import finish_sweep
+from mnist_lab.sweeps.summary import finish_sweep, record_plan
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +86,7 @@ class GridSweeper(Sweeper):
         sweep_dir = Path(self.config.hydra.sweep.dir)
         sweep_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
+        record_plan(sweep_dir, len(jobs))
         pending = pending_jobs(sweep_dir, jobs)
         if len(pending) < len(jobs):
             log.info("Resuming %s: %d of %d jobs completed earlier and are skipped.",

@@ -43,7 +43,8 @@ class AppRun:
     """A run the app can show: its model, and its history (empty when there is none).
 
     ``key``: its folder, relative to the working directory when below it (the value
-    API clients pass); ``label``: the key and a description of the model. ``history_note`` says why there is no history or what to bear in mind with it.
+    API clients pass); ``label``: the key and a description of the model.
+    ``history_note`` says why there is no history or what to bear in mind with it.
     """
 
     key: str

@@ -1,13 +1,14 @@
 """The app's page (Gradio Blocks): inputs, what the model saw and answered, and its insides.
 
 Events, each also an API endpoint for ``gradio_client`` (``Client(url).predict(input,
-run, position, api_name="/upload")``, the run given by its folder as the app printed
-it, the position an index into its history, the last being the final weights): ``/draw`` (the canvas), ``/upload`` (a file), ``/camera`` (a
-webcam photo), ``/pick`` (another model) and ``/history`` (the slider). The first four
-return, in order: the verdict, the class probabilities, the 28x28 image the model saw,
-the preparation's warnings, every model's answer, the feature maps and their scales,
-the first layer's filters and the history's step and validation error; ``/pick`` adds
-the slider first, ``/history`` returns the last four.
+run, position, api_name="/upload")``, the run given by its folder as the app printed it,
+the position an index into its history, the last being the final weights): ``/draw``
+(the canvas), ``/upload`` (a file), ``/camera`` (a webcam photo), ``/pick`` (another
+model) and ``/history`` (the slider). The first four return, in order: the verdict, the
+class probabilities, the 28x28 image the model saw, the preparation's warnings, every
+model's answer, the feature maps and their scales, the first layer's filters and the
+history's step and validation error; ``/pick`` adds the slider first, ``/history``
+returns the last four.
 """
 
 from __future__ import annotations

@@ -72,7 +72,8 @@ def read_image(path: str | Path, min_side: int | None = None, colour: bool = Fal
     """Decode an image file to (H, W) float32 grey in [0, 1]; ink or paper not yet decided.
 
     Any format Pillow reads (first frame), any mode; 16-bit /65535; alpha composited over
-    white; EXIF orientation applied. With `min_side`, a JPEG is decoded at the smallest DCT
+    white (over black when the opaque part is light ink on a mostly clear layer); EXIF
+    orientation applied. With `min_side`, a JPEG is decoded at the smallest DCT
     scale (1/2, 1/4, 1/8) keeping its short side (of `region`) >= min_side (much faster
     for photos). With `colour`, an image with colours is returned as (H, W, 3) float32 RGB
     instead. `region`: only (top, bottom, left, right), fractions of the upright image.

@@ -11,7 +11,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from ..cluster import LAUNCH_DIR_ENV
-from .summary import sweep_group, write_summary
+from .summary import refresh_summary, sweep_group
 
 
 class SweepCallback(Callback):
@@ -30,7 +30,7 @@ class SweepCallback(Callback):
     def on_job_end(self, config: DictConfig, job_return: JobReturn, **kwargs: Any) -> None:
         """After each job of a sweep (in the job's process): refresh the summary."""
         if config.hydra.mode == RunMode.MULTIRUN:
-            write_summary(config.hydra.sweep.dir)
+            refresh_summary(config.hydra.sweep.dir)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        write_summary(config.hydra.sweep.dir)
+        refresh_summary(config.hydra.sweep.dir)

@@ -50,7 +50,7 @@ def runs_table(runs: list[RunInfo], fractions: bool = False,
         name = str(r.path.relative_to(base)) if inside else str(r.path)
         rows.append([name, *(r.overrides.get(k, "") for k in keys), str(r.status),
                      _pct(r.val_best, fractions), _pct(r.test_error, fractions),
-                     "" if r.epochs is None else f"{r.epochs:g}",
+                     "" if r.epochs is None else f"{r.epochs:.2f}".rstrip("0").rstrip("."),
                      "" if r.wall_s is None else f"{r.wall_s:.1f}",
                      "" if r.images_per_s is None else f"{r.images_per_s:.0f}",
                      *([_short(r.error or "", None if fractions else 120)] if errors else [])])
@@ -91,9 +91,16 @@ def report(runs: list[RunInfo], fmt: str, base: Path | None = None,
     """The runs table, then the seed aggregate when there is one.
 
     CSV is one table: the runs, or with ``aggregate_only`` the aggregate.
+
+    Raises:
+        ValueError: ``aggregate_only``, but no configuration ran with two seeds or more.
     """
     fractions = fmt == "csv"
     aggs = aggregate_seeds(runs)
+    if aggregate_only and not aggs:
+        raise ValueError("nothing to aggregate: no configuration completed with two or more "
+                         "seeds (runs that differ only in seed=...). Leave out --aggregate "
+                         "to see the runs.")
     aggregate = render(*aggregate_table(aggs, varying_keys(runs), fractions), fmt)
     if aggregate_only:
         return aggregate
@@ -107,14 +114,17 @@ def report(runs: list[RunInfo], fmt: str, base: Path | None = None,
 
 
 def plot_runs(runs: list[RunInfo], path: str | Path) -> Path:
-    """Every run's validation-error curve on one figure, written as a PNG.
+    """Every run's validation-error curve on one figure, written to ``path`` (.png, .pdf, .svg).
 
-    Each curve is labelled by the overrides that differ between the runs.
+    Each curve is labelled by the overrides that differ between the runs; runs that
+    differ only in ``seed`` share a colour.
     """
     from .. import plots
 
-    keys, labels = varying_keys(runs), {}
+    keys, labels, groups = varying_keys(runs), {}, {}
     for r in runs:
         label = ",".join(f"{k}={r.overrides[k]}" for k in keys if k in r.overrides) or r.path.name
-        labels[label if label not in labels else f"{label} ({r.path.name})"] = r.rows
-    return plots.save(plots.val_error_overlay(labels), path)
+        label = label if label not in labels else f"{label} ({r.path.name})"
+        labels[label] = r.rows
+        groups[label] = ",".join(f"{k}={r.overrides.get(k)}" for k in keys if k != "seed")
+    return plots.save(plots.val_error_overlay(labels, groups=groups), path)

@@ -6,13 +6,17 @@ is gone while it says ``running`` reads as ``lost`` (see :meth:`RunRecord.status
 
 from __future__ import annotations
 
+import logging
 import math
 import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..errors import UserError
 from ..job import NAME_EXCLUDES
 from ..record import RunRecord, Status
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -36,6 +40,24 @@ def parse_overrides(overrides: list[str]) -> dict[str, str]:
     return dict(o.lstrip("+~").split("=", 1) if "=" in o else (o, "") for o in overrides)
 
 
+def effective_overrides(summary: dict, hydra_overrides: list[str]) -> dict[str, str]:
+    """The run's own overrides, with ``trainer.*`` values as the run last ran with them.
+
+    A resume may change ``trainer.*`` keys (``trainer.max_steps=600``); the values
+    come from the config in ``summary.json``, which a resume updates. A key that a
+    resume added is shown too. ``hydra_overrides``: used when there is no summary.
+    """
+    overrides = parse_overrides(summary.get("overrides", hydra_overrides))
+    trainer = (summary.get("config") or {}).get("trainer", {})
+    for key in [*overrides, *parse_overrides(summary.get("resumed_with", []))]:
+        name = key.partition("trainer.")[2]
+        if key.startswith("trainer.") and name in trainer and name != "resume":
+            value = trainer[name]
+            overrides[key] = "null" if value is None else \
+                str(value).lower() if isinstance(value, bool) else str(value)
+    return overrides
+
+
 def read_run(run_dir: Path) -> RunInfo:
     """A run's :class:`RunInfo` from its record (a missing summary: status "not started").
 
@@ -44,12 +66,11 @@ def read_run(run_dir: Path) -> RunInfo:
     """
     record = RunRecord(run_dir)
     summary, rows = record.read_summary() or {}, record.read_metrics()
-    overrides = summary.get("overrides", record.overrides())
     val_best = summary.get("val/best_error")
     if val_best is None and rows:
         val_best = min(r["val/error"] for r in rows)
     return RunInfo(
-        path=run_dir, overrides=parse_overrides(overrides),
+        path=run_dir, overrides=effective_overrides(summary, record.overrides()),
         status=record.status(summary), val_best=val_best,
         test_error=summary.get("test/error"), epochs=summary.get("epochs"),
         wall_s=summary.get("wall_s"), images_per_s=summary.get("train/images_per_s"),
@@ -65,21 +86,35 @@ def is_run_dir(path: Path) -> bool:
 def find_runs(paths: list[str | Path], skipped: list[str] | None = None) -> list[RunInfo]:
     """Runs named directly, and the runs inside sweep directories (any depth).
 
-    A path that is not a directory, or holds no run (such as the folder of a
-    command that stopped before its first record), is skipped; when
-    ``skipped`` is given, a one-line note on each is appended to it.
+    Each run is read once. Files, and folders inside a run (``plots/``), are passed
+    over in silence: a shell glob such as ``outputs/*/*`` names them too. A path
+    that does not exist, or holds no run (such as the folder of a
+    command that stopped before its first record), is skipped, and so is a run
+    whose record cannot be read (damaged, or of a newer mnist_lab); a one-line
+    note on each is appended to ``skipped`` (without it, unreadable runs are
+    logged as warnings).
 
     Raises:
         FileNotFoundError: no run at all in ``paths``.
     """
     runs: list[RunInfo] = []
+    seen: set[Path] = set()
     for path in map(Path, paths):
-        found = [path] if is_run_dir(path) else sorted(
+        if path.is_file() or is_run_dir(path.parent):
+            continue  # a glob such as outputs/*/* also names a run's files and plots/
+        candidates = [path] if is_run_dir(path) else sorted(
             (p for p in path.rglob("*") if p.is_dir() and is_run_dir(p)), key=_job_order)
-        if not found and skipped is not None:
+        found = [p for p in candidates if p.resolve() not in seen]  # each run once
+        seen.update(p.resolve() for p in found)
+        if not candidates and skipped is not None:
             skipped.append(f"skipped '{path}': " + ("no such directory" if not path.is_dir() else
                            "not a run or sweep (no summary.json, metrics.csv or checkpoint.pt)"))
-        runs.extend(read_run(p) for p in found)
+        for run_dir in found:
+            try:
+                runs.append(read_run(run_dir))
+            except (UserError, ValueError, OSError) as error:  # JSONDecodeError is a ValueError
+                note = f"skipped '{run_dir}': its record cannot be read: {error}"
+                skipped.append(note) if skipped is not None else log.warning("%s", note)
     if not runs:
         raise FileNotFoundError(f"no run or sweep in {', '.join(map(repr, map(str, paths)))} "
                                 "(no summary.json, metrics.csv or checkpoint.pt)")

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Iterator
 
 from ..errors import UserError
+from ..record import Status
 from ..atomic import replace_atomically
 from .report import render, report, runs_table, plot_runs
 from .runs import find_runs
@@ -76,8 +77,11 @@ def write_summary(sweep_dir: str | Path) -> Path | None:
             runs = find_runs([sweep_dir])
         except FileNotFoundError:
             return None
-        counts = {s: sum(r.status == s for r in runs) for s in {r.status for r in runs}}
-        heading = (f"# Sweep {sweep_dir.name}\n\n{len(runs)} jobs: "
+        counts = {str(s): sum(r.status == s for r in runs) for s in {r.status for r in runs}}
+        if (planned := _planned_jobs(sweep_dir)) > len(runs):
+            counts[str(Status.NOT_STARTED)] = planned - len(runs)
+        total = sum(counts.values())
+        heading = (f"# Sweep {sweep_dir.name}\n\n{total} job{'s' * (total != 1)}: "
                    + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) + "\n\n")
         markdown = heading + report(runs, "markdown", base=sweep_dir)
         table = render(*runs_table(runs, fractions=True, base=sweep_dir), "csv")
@@ -87,9 +91,36 @@ def write_summary(sweep_dir: str | Path) -> Path | None:
     return sweep_dir / SUMMARY_MD
 
 
+def refresh_summary(sweep_dir: str | Path) -> Path | None:
+    """:func:`write_summary`, but a failure is a warning: it never fails a job or a sweep."""
+    try:
+        return write_summary(sweep_dir)
+    except Exception as error:  # a damaged record, a full disk: the jobs' own records stand
+        log.warning("The summary of sweep %s was not written: %s: %s", sweep_dir,
+                    type(error).__name__, error)
+        return None
+
+
+def record_plan(sweep_dir: str | Path, jobs: int) -> None:
+    """Note in ``sweep.json`` how many jobs the sweep has, so that its summary counts the
+    jobs that have not started (a sweep stopped early)."""
+    path = Path(sweep_dir) / SWEEP_RECORD
+    data = json.loads(path.read_text()) if path.is_file() else {}
+    text = json.dumps({**data, "jobs": jobs}, indent=2) + "\n"
+    replace_atomically(path, lambda tmp: tmp.write_text(text))
+
+
+def _planned_jobs(sweep_dir: Path) -> int:
+    """The job count :func:`record_plan` noted; 0 when none was (Optuna, older sweeps)."""
+    try:
+        return int(json.loads((sweep_dir / SWEEP_RECORD).read_text()).get("jobs", 0))
+    except (OSError, ValueError):
+        return 0
+
+
 def finish_sweep(sweep_dir: Path) -> None:
     """At the end of a sweep (also with failed jobs): its summary, and where its record is."""
-    summary = write_summary(sweep_dir)
+    summary = refresh_summary(sweep_dir)
     log.info("Sweep record: %s; summary: %s", sweep_dir, summary or "none (no job ran)")
 
 

@@ -1,7 +1,7 @@
 """Read back what wandb 0.31 wrote for a run (``run-<id>.wandb``); wandb ships no reader.
 
 Used to learn which steps a resumed offline run already holds (see
-:class:`~mnist_lab.wandb_tracker.WandbTracker`), and by the tests.
+:class:`~mnist_lab.tracking.wandb_tracker.WandbTracker`), and by the tests.
 
 Format (checked on wandb 0.31.0 files and wandb-core's writer ``core/pkg/leveldb``):
 header ``b":W&B"`` + 0xBEE1 (uint16 LE) + version 0, then LevelDB log framing in

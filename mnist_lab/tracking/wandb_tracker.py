@@ -186,11 +186,20 @@ class WandbTracker(Tracker):
             "test/misclassified": self._misclassified(end),
             "plots/error_curves": wandb.Image(plots.to_rgb(plots.error_curves(end.rows))),
         }, step=int(end.summary["steps"]))
-        checkpoint = self.record.checkpoint_path
-        artifact = wandb.Artifact(f"model-{self.run.id}", type="model", metadata={
-            k: end.summary[k] for k in ("test/error", "val/best_error", "steps")})
-        artifact.add_file(str(checkpoint))
-        self.run.log_artifact(artifact)
+        self.run.log_artifact(self._model_artifact(end.summary))
+
+    def _model_artifact(self, summary: dict[str, Any]) -> Any:
+        """``checkpoint.pt`` (final weights) and ``best.pt``, each file's test error."""
+        import wandb
+
+        keys = ("test/final_error", "test/best_checkpoint_error", "val/best_error",
+                "val/best_step", "steps")
+        artifact = wandb.Artifact(f"model-{self.run.id}", type="model",
+                                  metadata={k: summary.get(k) for k in keys})
+        artifact.add_file(str(self.record.checkpoint_path))
+        if self.record.has_best():
+            artifact.add_file(str(self.record.best_path))
+        return artifact
 
     def _misclassified(self, end: RunEnd) -> Any:
         import wandb
