@@ -114,7 +114,10 @@ def find_runs(paths: list[str | Path], skipped: list[str] | None = None) -> list
                 runs.append(read_run(run_dir))
             except (UserError, ValueError, OSError) as error:  # JSONDecodeError is a ValueError
                 note = f"skipped '{run_dir}': its record cannot be read: {error}"
-                skipped.append(note) if skipped is not None else log.warning("%s", note)
+                if skipped is None:
+                    log.warning("%s", note)
+                else:
+                    skipped.append(note)
     if not runs:
         raise FileNotFoundError(f"no run or sweep in {', '.join(map(repr, map(str, paths)))} "
                                 "(no summary.json, metrics.csv or checkpoint.pt)")
