@@ -242,6 +242,14 @@ def test_two_digits_side_by_side_are_flagged(digits):
         assert _several(prepare_array(_photo(pair / 255.0)))
 
 
+def test_three_digits_side_by_side_are_flagged(digits):
+    """The outer groups touch the digit's box: they must still count as groups."""
+    for i in range(0, 12, 3):
+        triple = np.concatenate([digits[i], digits[i + 1], digits[i + 2]], axis=1)
+        assert _several(prepare_array(triple))
+        assert _several(prepare_array(_photo(triple / 255.0)))
+
+
 def test_single_digits_are_not_flagged(digits, user_outputs):
     assert not any(_several(prepare_array(d)) for d in digits)
     assert not any(_several(p) for p in user_outputs["png"] + user_outputs["jpg"])

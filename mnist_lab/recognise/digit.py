@@ -19,21 +19,27 @@ HALO = 2  # anti-aliased ink is kept within 2 px of definite ink
 STROKE_MIN, STROKE_TARGET = 1.15, 1.9
 
 
-def _span(profile: np.ndarray) -> tuple[int, int, tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """Kept extent [lo, hi) of the ink along one axis, and its runs (starts, stops, masses).
-
-    Runs holding < SPECK of the ink are specks. Runs touching the image edge go too when
-    the others hold at least a quarter of the ink: shadow or paper edges, not the digit.
-    """
+def _runs(profile: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The ink's runs along one axis but specks (< SPECK of the ink): starts, stops, masses."""
     flips = np.flatnonzero(np.diff(np.concatenate(([0], profile > 0, [0])).astype(np.int8)))
     starts, stops = flips[::2], flips[1::2]
     total = np.concatenate(([0], np.cumsum(profile)))
     mass = total[stops] - total[starts]
     keep = (mass >= SPECK * mass.sum()) | (mass == mass.max())
-    inner = keep & (starts > 0) & (stops < len(profile))
-    if mass[inner].sum() >= 0.1 * mass[keep].sum():
-        keep = inner
-    return int(starts[keep][0]), int(stops[keep][-1]), (starts[keep], stops[keep], mass[keep])
+    return starts[keep], stops[keep], mass[keep]
+
+
+def _span(profile: np.ndarray) -> tuple[int, int]:
+    """Kept extent [lo, hi) of the ink along one axis (its :func:`_runs`).
+
+    Runs touching the image edge go too when the others hold at least a tenth of the
+    ink: shadow or paper edges, not the digit.
+    """
+    starts, stops, mass = _runs(profile)
+    inner = (starts > 0) & (stops < len(profile))
+    if mass[inner].sum() >= 0.1 * mass.sum():
+        starts, stops = starts[inner], stops[inner]
+    return int(starts[0]), int(stops[-1])
 
 
 def ink_box(sure: np.ndarray) -> tuple[int, int, int, int]:
@@ -44,8 +50,8 @@ def ink_box(sure: np.ndarray) -> tuple[int, int, int, int]:
     """
     top, bottom, left, right = 0, sure.shape[0], 0, sure.shape[1]
     for _ in range(2):  # the second pass drops what only an artefact in the other axis held
-        top, bottom, _ = _span(sure[:, left:right].sum(1))
-        left, right, _ = _span(sure[top:bottom].sum(0))
+        top, bottom = _span(sure[:, left:right].sum(1))
+        left, right = _span(sure[top:bottom].sum(0))
     return top, bottom, left, right
 
 
@@ -59,7 +65,7 @@ def crop_to_ink(ink: np.ndarray, sure: np.ndarray,
     (several digits?), ink touching the image border, a digit under 16 px.
     """
     top, bottom, left, right = box or ink_box(sure)
-    _, _, (starts, stops, mass) = _span(sure[top:bottom, left:right].sum(0))
+    starts, stops, mass = _runs(sure[top:bottom, left:right].sum(0))  # all groups in the box
     starts, stops = starts + left, stops + left
     notes, before = [], np.cumsum(mass)[:-1] / mass.sum()
     wide_gap = starts[1:] - stops[:-1] >= 0.25 * (bottom - top)
