@@ -32,10 +32,11 @@ def feature_maps_image(maps: list[torch.Tensor]) -> tuple[np.ndarray, str]:
     return plots.to_rgb(fig), "; ".join(scales)
 
 
-def filters_image(weights: torch.Tensor, step: int) -> tuple[np.ndarray, str]:
-    """First conv layer's weights (C_out, C_in, k, k) at ``step`` -> (uint8 RGB, scale words).
+def filters_image(weights: torch.Tensor, step: int) -> np.ndarray:
+    """First conv layer's weights (C_out, C_in, k, k) at ``step`` -> uint8 (H, W, 3) RGB.
 
-    One scale for all the filters, symmetric about 0 (weights are signed).
+    One scale for all the filters, symmetric about 0 (weights are signed), stated in the
+    title.
     """
     filters = weights.reshape(-1, *weights.shape[-2:])[:plots.MAX_CHANNELS * 2]
     value_range = plots.shared_range(filters, signed=True)
@@ -44,4 +45,4 @@ def filters_image(weights: torch.Tensor, step: int) -> tuple[np.ndarray, str]:
     plots.scaled_panel(fig, ax, filters, value_range, "coolwarm")
     ax.set_title(f"conv1 filters at step {step}\n{plots.scale_text(value_range)}",
                  fontsize="medium")
-    return plots.to_rgb(fig), f"conv1: {plots.scale_text(value_range)}"
+    return plots.to_rgb(fig)

@@ -139,7 +139,9 @@ def inside(run: AppRun, prepared: Prepared | str | None, position: int) -> Insid
         return Inside(None, run.no_maps_note(), None, run.no_maps_note())
     position = min(max(int(position), 0), max(len(run.history) - 1, 0))
     step = run.history[position].step if run.history else run.loaded.step
-    filters, _ = filters_image(run.first_filters(position), step)
+    if position not in run.filter_pictures:  # drawn once: they change with the slider only
+        run.filter_pictures[position] = filters_image(run.first_filters(position), step)
+    filters = run.filter_pictures[position]
     if not isinstance(prepared, Prepared):
         return Inside(None, "Feature maps appear once there is a digit.", filters,
                       history_text(run, position))

@@ -53,6 +53,7 @@ class AppRun:
     loaded: LoadedModel
     history: list[Snapshot] = field(default_factory=list)
     history_note: str = ""
+    filter_pictures: dict[int, np.ndarray] = field(default_factory=dict)  # by position
     _past: torch.nn.Module | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
