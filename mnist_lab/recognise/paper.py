@@ -124,24 +124,24 @@ def _across(a: np.ndarray, gap: int, axis: int) -> np.ndarray:
                                                                    axis=axis))
 
 
-def remove_rules(ink: np.ndarray, sure: np.ndarray) -> tuple[np.ndarray, np.ndarray, bool]:
+def remove_rules(ink: np.ndarray, sure: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Take printed rules (ruled or squared paper, a margin line) out of the ink.
 
     ``ink``: (H, W) float32 light ink in [0, 1]; ``sure``: (H, W) bool definite ink.
     Returns both without the rules (see :func:`_rules_along_rows`, for rows and for
-    columns), and whether any was found. Where a stroke crosses a rule, the rule's
+    columns); unchanged where none was found. Where a stroke crosses a rule, the rule's
     pixels are filled from the ink just beyond both of its sides (the smaller of the
     two), so strokes stay whole; elsewhere they become paper.
     """
-    out_ink, out_sure, found = ink, sure, False
+    out_ink, out_sure = ink, sure
     for axis in (0, 1):  # axis 0: rules along rows (horizontal); 1: along columns
         mask, thickness = _rules_along_rows(ink if axis == 0 else ink.T)
         if not thickness:
             continue
         mask = mask if axis == 0 else mask.T
-        found, gap = True, thickness + 1
+        gap = thickness + 1
         clean_ink = np.where(mask, 0, out_ink)
         clean_sure = out_sure & ~mask
         out_ink = np.where(mask, _across(clean_ink, gap, axis), out_ink)
         out_sure = np.where(mask, _across(clean_sure, gap, axis), out_sure)
-    return out_ink.astype(np.float32), out_sure, found
+    return out_ink.astype(np.float32), out_sure

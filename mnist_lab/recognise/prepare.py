@@ -132,8 +132,9 @@ def _prepare(a: np.ndarray, source: object) -> tuple[Prepared, tuple | None]:
     if not sure.any():
         raise ImageError(source, "no ink found: the image is blank, one colour, or too faint")
     if min(work.shape) >= 2 * COARSE_SIDE:  # a photo, not a digit-sized array
-        no_rules = remove_rules(ink, sure)
-        ink, sure = no_rules[:2] if no_rules[1].any() else (ink, sure)
+        ink_left, sure_left = remove_rules(ink, sure)
+        if sure_left.any():  # not when the "rules" were all the ink there was
+            ink, sure = ink_left, sure_left
     box = ink_box(sure)
     crop, notes = crop_to_ink(ink, sure, box)
     prepared = Prepared(to_uint8(centre_by_mass(scale_to_box(thicken_thin_strokes(crop)))), notes)
