@@ -36,15 +36,16 @@ def test_a_folder_without_checkpoint_is_refused_before_anything_starts(tmp_path,
     assert "Traceback" not in result.stderr and len(result.stderr.splitlines()) == 1
 
 
-def test_the_command_serves_on_this_machine_only_unless_told(monkeypatch):
+def test_the_command_serves_on_this_machine_only_unless_told():
     from mnist_lab.app import parse
 
     args = parse(["run"])
     assert (args.host, args.port, args.share) == ("127.0.0.1", 7860, False)
     args = parse(["run", "--host", "0.0.0.0", "--port", "8000", "--share"])
     assert (args.host, args.port, args.share) == ("0.0.0.0", 8000, True)
-    with pytest.raises(SystemExit):  # argparse's one line, exit 2
+    with pytest.raises(SystemExit) as refused:  # argparse's one line
         parse(["run", "--port", "99999"])
+    assert refused.value.code == 2
 
 
 def test_a_busy_port_gets_one_line_and_exit_2(short_run):
@@ -60,7 +61,7 @@ def test_a_busy_port_gets_one_line_and_exit_2(short_run):
 
 
 def clear_digit(run_dir, data_root):
-    """A test-half digit (index, label) the run reads right, as a 28x28 array, with p > 0.99."""
+    """(test-set index, label) of a test-half digit the run reads right with p > 0.99."""
     images, labels = load_mnist_test(data_root)
     probs = classify(load_model(run_dir), images[5000:5100]).numpy()
     i = next(i for i in range(100) if probs[i].argmax() == labels[5000 + i] and probs[i].max() > .99)
