@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import csv
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import tempfile
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -70,6 +73,63 @@ def run_training(run_dir: Path, overrides: list[str], extra_trackers=(), multiru
     job = JobInfo(run_dir=run_dir, overrides=list(overrides), multirun=multirun,
                   config=OmegaConf.to_container(cfg, resolve=True))
     return run_experiment(to_settings(cfg), job, list(extra_trackers))
+
+
+def metrics_without_time(run_dir: Path) -> list[dict[str, float]]:
+    """A run's ``metrics.csv`` rows without ``elapsed_s``, the one column equal runs differ in."""
+    from mnist_lab.record import RunRecord
+
+    return [{k: v for k, v in row.items() if k != "elapsed_s"}
+            for row in RunRecord(run_dir).read_metrics()]
+
+
+def final_weights(run_dir: Path) -> dict:
+    """The model ``state_dict`` in a run's ``checkpoint.pt``."""
+    import torch
+
+    return torch.load(Path(run_dir) / "checkpoint.pt", weights_only=True)["model_state"]
+
+
+def wait_for(condition, timeout: float = 120, what: str = "the condition",
+             poll_s: float = 0.05) -> None:
+    """Poll ``condition()`` until true; fail after ``timeout`` seconds, naming ``what``."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(poll_s)
+
+
+def summary_rows(sweep_dir: Path) -> list[dict[str, str]]:
+    """The rows of a sweep's ``sweep_summary.csv``."""
+    with open(Path(sweep_dir) / "sweep_summary.csv") as f:
+        return list(csv.DictReader(f))
+
+
+def wandb_run(run_dir: Path):
+    """The W&B run a run's ``tracker.json`` names, read back from its offline files."""
+    from mnist_lab.record import RunRecord
+    from mnist_lab.tracking import wandb_files as wf
+
+    run_id = RunRecord(run_dir).read_tracker_state()["wandb_run_id"]
+    return wf.read_runs(wf.find_run_files(Path(run_dir) / "wandb", run_id))
+
+
+def linked_root(folder: Path, data_root: Path, damaged: str | None = None) -> Path:
+    """Another data root holding links to the real MNIST files (as on another mount),
+    or with a damaged copy of the file ``damaged`` (one byte changed)."""
+    from mnist_lab.integrity import RAW_FILES
+
+    raw = folder / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    for name in RAW_FILES:
+        if name == damaged:
+            shutil.copyfile(data_root / "MNIST" / "raw" / name, raw / name)
+            with open(raw / name, "r+b") as f:
+                f.seek(100)
+                f.write(b"\x07")
+        else:
+            (raw / name).symlink_to(data_root / "MNIST" / "raw" / name)
+    return folder
 
 
 class StopAt(Tracker):

@@ -7,22 +7,13 @@ Skipped without CUDA; ``benchmarks/device_check.sh`` runs them on a GPU machine.
 import pytest
 import torch
 
-from conftest import StopAt, run_training
+from conftest import StopAt, final_weights, metrics_without_time, run_training
 from mnist_lab.record import RunRecord
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device here")
 GPU = ["trainer.max_steps=240", "trainer.eval_every=40", "trainer.checkpoint_every=80",
        "optimizer.lr=0.01", "trainer.progress=false", "logger=none", "trainer.device=auto",
        "trainer.deterministic=true"]
-
-
-def rows(run_dir):
-    return [{k: v for k, v in r.items() if k != "elapsed_s"}
-            for r in RunRecord(run_dir).read_metrics()]
-
-
-def weights(run_dir):
-    return torch.load(run_dir / "checkpoint.pt", weights_only=True)["model_state"]
 
 
 @pytest.fixture(scope="module")
@@ -47,8 +38,8 @@ def test_checkpoints_keep_the_cuda_rng_state(gpu_run):
 
 def test_deterministic_gpu_runs_are_bit_identical(gpu_run, tmp_path):
     run_training(tmp_path, GPU)
-    assert rows(tmp_path) == rows(gpu_run)
-    a, b = weights(tmp_path), weights(gpu_run)
+    assert metrics_without_time(tmp_path) == metrics_without_time(gpu_run)
+    a, b = final_weights(tmp_path), final_weights(gpu_run)
     assert all(torch.equal(a[k], b[k]) for k in b)
 
 
@@ -56,6 +47,6 @@ def test_stopped_and_resumed_on_the_gpu_equals_straight_through(gpu_run, tmp_pat
     with pytest.raises(KeyboardInterrupt):
         run_training(tmp_path, GPU, extra_trackers=[StopAt(120)])
     run_training(tmp_path, ["trainer.resume=true", "trainer.progress=false"])
-    assert rows(tmp_path) == rows(gpu_run)
-    a, b = weights(tmp_path), weights(gpu_run)
+    assert metrics_without_time(tmp_path) == metrics_without_time(gpu_run)
+    a, b = final_weights(tmp_path), final_weights(gpu_run)
     assert all(torch.equal(a[k], b[k]) for k in b)

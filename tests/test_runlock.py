@@ -10,7 +10,7 @@ import time
 import pytest
 import yaml
 
-from conftest import REPO, run_py
+from conftest import REPO, run_py, wait_for
 from mnist_lab.compare import main as compare_main
 from mnist_lab.record import LOCK, RunRecord
 from mnist_lab.runlock import (EXIT_TAKEN_OVER, TAKEOVER_TIMEOUT_S, RunDirBusy, RunLock,
@@ -28,13 +28,6 @@ def hold_lock(run_dir, interval_s=30.0):
                               stdout=subprocess.PIPE, text=True, cwd=REPO)
     assert holder.stdout.readline().strip() == "held"
     return holder
-
-
-def wait_for(condition, timeout=120, what="the condition"):
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
 
 
 def test_a_live_holder_keeps_the_lock_and_a_killed_one_loses_it(tmp_path):

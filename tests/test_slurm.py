@@ -8,20 +8,19 @@ but for the time-limit test, which needs a run longer than its 1-minute limit.
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 import torch
 
-from conftest import REPO
+from conftest import (REPO, final_weights, linked_root, metrics_without_time, summary_rows,
+                      wait_for, wandb_run)
 from mnist_lab.compare import main as compare_main
 from mnist_lab.record import RunRecord, Status
 from mnist_lab.tracking import wandb_files as wf
@@ -69,29 +68,6 @@ def run_sweep(args: list[str], sweep_dir: Path, env: dict, popen: bool = False):
     if popen:
         return subprocess.Popen(command, **options)
     return subprocess.run(command, timeout=900, **options)
-
-
-def summary_rows(sweep_dir: Path) -> list[dict[str, str]]:
-    with open(sweep_dir / "sweep_summary.csv") as f:
-        return list(csv.DictReader(f))
-
-
-def wandb_run(run_dir: Path) -> wf.WandbRun:
-    run_id = RunRecord(run_dir).read_tracker_state()["wandb_run_id"]
-    return wf.read_runs(wf.find_run_files(run_dir / "wandb", run_id))
-
-
-def weights(record: RunRecord) -> dict[str, torch.Tensor]:
-    return torch.load(record.dir / "checkpoint.pt", weights_only=True)["model_state"]
-
-
-def linked_root(folder: Path, data_root: Path) -> Path:
-    """Another data root holding the same files (links), as on another mount."""
-    raw = folder / "MNIST" / "raw"
-    raw.mkdir(parents=True)
-    for f in (data_root / "MNIST" / "raw").iterdir():
-        (raw / f.name).symlink_to(f)
-    return folder
 
 
 def test_grid_sweep_isolates_a_failed_job_and_completes_only_what_is_missing(
@@ -170,13 +146,6 @@ def requeues(record: RunRecord) -> int:
     return max(restarts, 1) if summary.get("status") == "requeued" else restarts
 
 
-def wait_until(condition, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.5)
-
-
 def test_a_job_stopped_at_its_time_limit_is_requeued_and_ends_as_if_never_stopped(
         slurm_conf, tmp_path):
     sweep_dir, env = tmp_path / "sweep", sweep_env(slurm_conf, tmp_path)
@@ -187,7 +156,7 @@ def test_a_job_stopped_at_its_time_limit_is_requeued_and_ends_as_if_never_stoppe
          f"hydra.run.dir={tmp_path / 'reference'}"], env=env, cwd=tmp_path,
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     record = RunRecord(sweep_dir / "0")
-    wait_until(lambda: requeues(record) >= 1 or sweep.poll() is not None, 600,
+    wait_for(lambda: requeues(record) >= 1 or sweep.poll() is not None, 600,
                "the first requeue")
     assert record.status() in ("running", "requeued"), "SLURM holds it: never lost"
     again = run_sweep(args, sweep_dir, env)  # while SLURM holds the job: not launched twice
@@ -202,10 +171,9 @@ def test_a_job_stopped_at_its_time_limit_is_requeued_and_ends_as_if_never_stoppe
     logs = "".join(p.read_text() for p in (sweep_dir / ".submitit").rglob("*_log.err"))
     assert logs.count("requeued by SLURM (SIGUSR2") >= 1
     reference = RunRecord(tmp_path / "reference")
-    strip = lambda rows: [{k: v for k, v in r.items() if k != "elapsed_s"} for r in rows]  # noqa
-    assert strip(record.read_metrics()) == strip(reference.read_metrics())
+    assert metrics_without_time(record.dir) == metrics_without_time(reference.dir)
     assert len(record.read_metrics()) == 6
-    mine, theirs = (weights(r) for r in (record, reference))
+    mine, theirs = (final_weights(r.dir) for r in (record, reference))
     assert all(torch.equal(mine[k], theirs[k]) for k in theirs)
     timing = {"wall_s", "started_at", "finished_at", "resumed_at", "resumed_with", "slurm",
               "train/images_per_s", "overrides", "config", "git", "versions"}
@@ -229,7 +197,7 @@ def test_a_preempted_job_is_requeued_and_ends_as_if_never_stopped(slurm_conf, tm
     sweep = run_sweep(["hydra/launcher=submitit_slurm", f"hydra.launcher.cpus_per_task={cpus}",
                        *run], sweep_dir, env, popen=True)
     record = RunRecord(sweep_dir / "0")
-    wait_until(lambda: len(record.read_metrics()) >= 1 or sweep.poll() is not None, 300,
+    wait_for(lambda: len(record.read_metrics()) >= 1 or sweep.poll() is not None, 300,
                "the job's first evaluation")
     urgent = subprocess.run(["sbatch", "--partition=urgent", f"--cpus-per-task={cpus}",
                              f"--output={tmp_path / 'urgent.out'}", "--wrap", "sleep 5"],
@@ -245,9 +213,8 @@ def test_a_preempted_job_is_requeued_and_ends_as_if_never_stopped(slurm_conf, tm
     assert summary["status"] == "completed" and int(summary["slurm"]["restarts"]) >= 1
     assert "resuming from step" in (record.dir / "run.log").read_text()
     reference = RunRecord(tmp_path / "reference")
-    strip = lambda rows: [{k: v for k, v in r.items() if k != "elapsed_s"} for r in rows]  # noqa
-    assert strip(record.read_metrics()) == strip(reference.read_metrics())
-    mine, theirs = (weights(r) for r in (record, reference))
+    assert metrics_without_time(record.dir) == metrics_without_time(reference.dir)
+    mine, theirs = (final_weights(r.dir) for r in (record, reference))
     assert all(torch.equal(mine[k], theirs[k]) for k in theirs)
 
 
@@ -258,7 +225,7 @@ def test_a_job_killed_outright_reads_as_lost_and_the_sweep_resumes_it(slurm_conf
             "trainer.checkpoint_every=200", "trainer.num_threads=1", "trainer.progress=false"]
     sweep = run_sweep(args, sweep_dir, env, popen=True)
     record = RunRecord(sweep_dir / "0")
-    wait_until(lambda: len(record.read_metrics()) >= 3 or sweep.poll() is not None, 300,
+    wait_for(lambda: len(record.read_metrics()) >= 3 or sweep.poll() is not None, 300,
                "the job's first checkpoint")
     holder = json.loads((record.dir / "run.lock").read_text())
     os.kill(holder["pid"], signal.SIGKILL)  # kill -9 (the cluster is this machine)

@@ -12,7 +12,7 @@ import sys
 import pytest
 from omegaconf import OmegaConf
 
-from conftest import REPO
+from conftest import REPO, summary_rows
 from mnist_lab.compare import main as compare_main
 from mnist_lab.record import RunRecord
 from mnist_lab.sweeps.summary import write_summary
@@ -33,11 +33,6 @@ def sweep(sweep_dir, *overrides, expect_rc=0, timeout=600):
                             cwd=sweep_dir.parent)
     assert result.returncode == expect_rc, result.stdout[-2000:] + result.stderr[-4000:]
     return result
-
-
-def summary_rows(sweep_dir):
-    with open(sweep_dir / "sweep_summary.csv") as f:
-        return list(csv.DictReader(f))
 
 
 @pytest.fixture(scope="module")

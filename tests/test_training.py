@@ -7,7 +7,7 @@ import shutil
 import pytest
 import torch
 
-from conftest import SHORT, StopAt, run_training
+from conftest import SHORT, StopAt, metrics_without_time, run_training
 from mnist_lab.errors import ConfigError
 from mnist_lab.build import load_model
 from mnist_lab.evaluate import main as evaluate_main
@@ -17,11 +17,6 @@ from mnist_lab.tracking.base import Tracker
 
 RESUME = ["trainer.max_steps=240", "trainer.eval_every=40", "trainer.checkpoint_every=80",
           "optimizer.lr=0.01", "trainer.progress=false", "logger=none"]
-
-
-def metrics_without_time(run_dir):
-    return [{k: v for k, v in row.items() if k != "elapsed_s"}
-            for row in RunRecord(run_dir).read_metrics()]
 
 
 def test_short_run_learns_and_records_everything(short_run):

@@ -11,7 +11,7 @@ import pytest
 from omegaconf import OmegaConf
 from PIL import Image
 
-from conftest import FAST, REPO, compose_config, run_training
+from conftest import FAST, REPO, compose_config, run_training, wandb_run
 from mnist_lab.tracking import wandb_files as wf
 from mnist_lab.errors import UserError
 from mnist_lab.record import RunRecord
@@ -19,11 +19,6 @@ from mnist_lab.tracking.base import Tracker
 from mnist_lab.tracking.wandb_mode import resolve_mode
 
 WANDB = FAST + ["logger=wandb", "logger.log_images_every=2"]
-
-
-def wandb_run(run_dir):
-    run_id = RunRecord(run_dir).read_tracker_state()["wandb_run_id"]
-    return wf.read_runs(wf.find_run_files(run_dir / "wandb", run_id))
 
 
 def test_run_logs_what_the_record_holds(tmp_path, wandb_env):
