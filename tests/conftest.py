@@ -224,11 +224,10 @@ def app_url(short_run: Path, bn_run: Path, mlp_run: Path,
     app = subprocess.Popen([sys.executable, "-m", "mnist_lab.app", str(short_run), str(bn_run),
                             str(mlp_run), "--port", str(port)], cwd=REPO, text=True,
                            stdout=subprocess.PIPE, stderr=open(log, "w"))
-    line, deadline = "", 240
-    while "mnist_lab app:" not in line and app.poll() is None and deadline > 0:
+    line, deadline = "", time.monotonic() + 240  # wall-clock seconds, however much it prints
+    while "mnist_lab app:" not in line and app.poll() is None and time.monotonic() < deadline:
         ready, _, _ = select.select([app.stdout], [], [], 1.0)
         line = app.stdout.readline() if ready else line
-        deadline -= 0 if ready else 1
     if "mnist_lab app:" not in line:
         app.kill()
         pytest.fail(f"the app did not start: {line!r}\n{log.read_text()[-3000:]}")
