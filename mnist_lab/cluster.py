@@ -21,16 +21,21 @@ import os
 import shutil
 import socket
 import subprocess
+import time
 from pathlib import Path
 
 from .errors import UserError
 
 LAUNCH_DIR_ENV = "MNIST_LAB_LAUNCH_DIR"  # the submitting host's launch directory (sweeps)
 SQUEUE_TIMEOUT_S = 20.0
-# squeue's job states (squeue manual, "JOB STATE CODES") in which SLURM runs the job
-# (again): not COMPLETING, the end of a job that has stopped.
+# squeue's job states (squeue manual, "JOB STATE CODES") in which SLURM holds the job and
+# runs it (again). COMPLETING is among them: a job that its time limit or a preemption
+# requeues shows COMPLETING for a second or two (seen here: 1.5 s, between RUNNING and
+# PENDING), just like one that ends for good; until SLURM has settled it, launching the
+# job again could race SLURM's own restart.
 QUEUED_STATES = ("PENDING", "CONFIGURING", "RUNNING", "REQUEUED", "REQUEUE_HOLD",
-                 "REQUEUE_FED", "RESIZING", "SUSPENDED")
+                 "REQUEUE_FED", "RESIZING", "SUSPENDED", "COMPLETING")
+SETTLE_POLL_S = 1.0
 
 
 def slurm_job() -> dict[str, str] | None:
@@ -73,15 +78,33 @@ def queue_state(job_id: str) -> str | None:
     return states[0] if states else ""
 
 
-def still_queued(summary: dict | None) -> str | None:
-    """The SLURM state of a record's job when SLURM will still run it (one of
-    :data:`QUEUED_STATES`: pending, requeued, running again), else None.
+def settled_state(job_id: str, settle_s: float) -> str | None:
+    """:func:`queue_state`, asked again (every second) while the job is COMPLETING.
+
+    A COMPLETING job is either being requeued or ending for good; after a second
+    or two SLURM lists it as PENDING, or not at all. Waits at most ``settle_s``
+    seconds for that, then returns whatever SLURM says (COMPLETING included).
+    """
+    deadline = time.monotonic() + settle_s
+    state = queue_state(job_id)
+    while state == "COMPLETING" and time.monotonic() < deadline:
+        time.sleep(SETTLE_POLL_S)
+        state = queue_state(job_id)
+    return state
+
+
+def still_queued(summary: dict | None, settle_s: float = 0.0) -> str | None:
+    """The SLURM state of a record's job while SLURM holds it and will (or may)
+    run it again (one of :data:`QUEUED_STATES`: pending, requeued, running,
+    completing), else None.
 
     ``summary`` is a ``summary.json``'s content; only records written by a
-    SLURM job (with ``slurm.job_id``) are looked up.
+    SLURM job (with ``slurm.job_id``) are looked up. ``settle_s``: how long to
+    wait (seconds) for a COMPLETING job to become PENDING or leave the queue;
+    0 (readers) takes COMPLETING as held.
     """
     job = (summary or {}).get("slurm") or {}
-    state = queue_state(job["job_id"]) if job.get("job_id") else None
+    state = settled_state(job["job_id"], settle_s) if job.get("job_id") else None
     return state if state in QUEUED_STATES else None
 
 

@@ -93,7 +93,7 @@ def val_error_overlay(runs: dict[str, Sequence[dict[str, float]]],
             ax.plot([r["step"] for r in rows], [100 * r["val/error"] for r in rows], label=label,
                     marker=_marker(rows), color=colour,
                     linestyle=("-", "--", ":", "-.")[members[group] % 4])
-    if runs:
+    if any(runs.values()):
         ax.legend(fontsize="small")
     return fig
 

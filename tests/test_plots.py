@@ -6,6 +6,7 @@ Real matplotlib figures, drawn with the Agg canvas; a real ConvNet and real
 
 import subprocess
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -174,3 +175,11 @@ def test_seeds_of_one_configuration_share_a_colour_and_differ_in_style():
     style = {line.get_label(): line.get_linestyle() for line in lines}
     assert colour["depth=a,seed=0"] == colour["depth=a,seed=1"] != colour["depth=b,seed=0"]
     assert style["depth=a,seed=0"] != style["depth=a,seed=1"]
+
+
+def test_an_overlay_of_jobs_that_failed_before_any_row_warns_nothing():
+    """A sweep whose jobs all failed early: an empty figure, no legend, no UserWarning."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ax = plots.val_error_overlay({"job 0": [], "job 1": []}).axes[0]
+    assert ax.get_legend() is None and not ax.get_lines()

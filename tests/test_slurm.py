@@ -21,6 +21,7 @@ import torch
 
 from conftest import (REPO, final_weights, linked_root, metrics_without_time, summary_rows,
                       wait_for, wandb_run)
+from mnist_lab.cluster import queue_state, still_queued
 from mnist_lab.compare import main as compare_main
 from mnist_lab.record import RunRecord, Status
 from mnist_lab.tracking import wandb_files as wf
@@ -146,9 +147,19 @@ def requeues(record: RunRecord) -> int:
     return max(restarts, 1) if summary.get("status") == "requeued" else restarts
 
 
+SETTLED = ("PENDING", "REQUEUED", "CONFIGURING", "RUNNING")  # a requeued job after COMPLETING
+
+
+def slurm_state(record: RunRecord) -> str:
+    """The state squeue lists the record's job in ("" before the job wrote its id)."""
+    job_id = ((record.read_summary() or {}).get("slurm") or {}).get("job_id")
+    return (queue_state(job_id) or "") if job_id else ""
+
+
 def test_a_job_stopped_at_its_time_limit_is_requeued_and_ends_as_if_never_stopped(
-        slurm_conf, tmp_path):
+        slurm_conf, tmp_path, monkeypatch):
     sweep_dir, env = tmp_path / "sweep", sweep_env(slurm_conf, tmp_path)
+    monkeypatch.setenv("SLURM_CONF", str(slurm_conf))  # for this process's squeue calls
     args = [*TIME_LIMIT, "seed=3", "logger=wandb", *LONG]
     sweep = run_sweep(args, sweep_dir, env, popen=True)
     never_stopped = subprocess.Popen(  # meanwhile, on the other core
@@ -156,9 +167,12 @@ def test_a_job_stopped_at_its_time_limit_is_requeued_and_ends_as_if_never_stoppe
          f"hydra.run.dir={tmp_path / 'reference'}"], env=env, cwd=tmp_path,
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     record = RunRecord(sweep_dir / "0")
-    wait_for(lambda: requeues(record) >= 1 or sweep.poll() is not None, 600,
-               "the first requeue")
+    # SLURM lists a job it requeues as COMPLETING for a second or two, then PENDING
+    wait_for(lambda: slurm_state(record) == "COMPLETING" or sweep.poll() is not None,
+             600, "the job's first requeue (SLURM listing it as COMPLETING)", poll_s=0.2)
+    assert sweep.poll() is None, "the sweep ended without a requeue seen"
     assert record.status() in ("running", "requeued"), "SLURM holds it: never lost"
+    assert still_queued(record.read_summary(), settle_s=60) in SETTLED, "settled: requeued"
     again = run_sweep(args, sweep_dir, env)  # while SLURM holds the job: not launched twice
     assert again.returncode == 0, again.stdout[-3000:]
     assert "is still in SLURM's queue" in again.stdout and "#0 :" not in again.stdout
