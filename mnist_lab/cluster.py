@@ -35,6 +35,7 @@ SQUEUE_TIMEOUT_S = 20.0
 # job again could race SLURM's own restart.
 QUEUED_STATES = ("PENDING", "CONFIGURING", "RUNNING", "REQUEUED", "REQUEUE_HOLD",
                  "REQUEUE_FED", "RESIZING", "SUSPENDED", "COMPLETING")
+SETTLE_S = 10.0  # how long readers wait for a COMPLETING job to settle (seconds)
 SETTLE_POLL_S = 1.0
 
 
@@ -93,15 +94,15 @@ def settled_state(job_id: str, settle_s: float) -> str | None:
     return state
 
 
-def still_queued(summary: dict | None, settle_s: float = 0.0) -> str | None:
+def still_queued(summary: dict | None, settle_s: float = SETTLE_S) -> str | None:
     """The SLURM state of a record's job while SLURM holds it and will (or may)
-    run it again (one of :data:`QUEUED_STATES`: pending, requeued, running,
-    completing), else None.
+    run it again (one of :data:`QUEUED_STATES`), else None.
 
     ``summary`` is a ``summary.json``'s content; only records written by a
-    SLURM job (with ``slurm.job_id``) are looked up. ``settle_s``: how long to
-    wait (seconds) for a COMPLETING job to become PENDING or leave the queue;
-    0 (readers) takes COMPLETING as held.
+    SLURM job (with ``slurm.job_id``) are looked up. A COMPLETING job is asked
+    about again for up to ``settle_s`` seconds (see :func:`settled_state`):
+    then a requeued job reads as PENDING and one that ended as gone (None).
+    One still COMPLETING after that counts as held.
     """
     job = (summary or {}).get("slurm") or {}
     state = settled_state(job["job_id"], settle_s) if job.get("job_id") else None
@@ -115,13 +116,15 @@ def slurm_view(summary: dict | None, status: str) -> str:
     still runs or will run the job again: ``requeued``. ``requeued`` while SLURM
     no longer lists the job (cancelled while pending): ``lost``. Otherwise
     ``status`` itself; no ``squeue`` call for records without a SLURM job id.
+    A job listed as COMPLETING is asked about again until it settles (at most
+    :data:`SETTLE_S` seconds).
     """
     job_id = ((summary or {}).get("slurm") or {}).get("job_id")
     if not job_id:
         return status
     if status in ("lost", "interrupted") and still_queued(summary):
         return "requeued"
-    if status == "requeued" and queue_state(job_id) == "":
+    if status == "requeued" and settled_state(job_id, SETTLE_S) == "":
         return "lost"
     return status
 

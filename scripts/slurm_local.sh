@@ -216,9 +216,9 @@ cmd_start() {
 cmd_stop() {
   export SLURM_CONF=$CONF
   if live_pid slurmctld >/dev/null; then
-    scancel --full --user="$(id -un)" 2>/dev/null || true
-    for ((i = 0; i < 60; i++)); do
-      [[ -z $(squeue -h -o %i 2>/dev/null) ]] && break
+    timeout 20 scancel --full --user="$(id -un)" 2>/dev/null || true
+    for ((i = 0; i < 60; i++)); do  # (a dead controller: squeue times out, lists nothing)
+      [[ -z $(timeout 5 squeue -h -o %i 2>/dev/null) ]] && break
       sleep 0.5
     done
   fi

@@ -32,7 +32,7 @@ from ..runtime import THREADS_ENV, usable_cores
 from .summary import SUMMARY_MD, finish_sweep
 
 log = logging.getLogger(__name__)
-SETTLE_S = 60.0  # how long a resumed sweep waits for a COMPLETING SLURM job to settle
+LAUNCH_SETTLE_S = 60.0  # how long a resumed sweep waits for a COMPLETING SLURM job to settle
 
 
 class SweepFailed(CompactHydraException):
@@ -60,14 +60,14 @@ def pending_jobs(sweep_dir: Path, jobs: Sequence[Sequence[str]]) -> list[int]:
     Not those completed, nor those whose SLURM job SLURM still lists (pending,
     running, requeued after a time limit): launching them again would race
     SLURM's own restart of the job. A job SLURM lists as COMPLETING (being
-    requeued, or ending) is asked about again for up to ``SETTLE_S`` seconds.
+    requeued, or ending) is asked about again for up to ``LAUNCH_SETTLE_S`` seconds.
     """
     pending = []
     for i, job in enumerate(jobs):
         if is_done(sweep_dir / str(i), task_overrides(job)):
             continue
         summary = RunRecord(sweep_dir / str(i)).read_summary()
-        state = still_queued(summary, settle_s=SETTLE_S) if summary and same_overrides(
+        state = still_queued(summary, settle_s=LAUNCH_SETTLE_S) if summary and same_overrides(
             summary.get("overrides"), task_overrides(job)) else None
         if state:
             log.info("Job %d is still in SLURM's queue (job %s, %s): SLURM runs it; not "
