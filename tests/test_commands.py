@@ -68,7 +68,9 @@ def test_ci_runs_the_readme_test_command_exactly_as_written():
 
 def test_readme_main_command_installs_and_runs():
     command = readme_command("Run the main job")
-    assert command.endswith("&& python run.py") and "pip install -c constraints.txt" in command
+    assert command.endswith("&& MNIST_LAB_DATA=../shared/mnist python run.py"), \
+        "the relative data root that a fresh clone beside ../shared has, as the tests use"
+    assert "pip install -c constraints.txt" in command
 
 
 def test_readme_quotes_what_a_shell_would_expand():
