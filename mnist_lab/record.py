@@ -3,7 +3,7 @@
 A run directory (Hydra's ``outputs/<date>/<time>/`` or ``multirun/.../<job>/``) holds:
 
 =====================  ======================================================
-``metrics.csv``        one row per evaluation (:data:`METRIC_COLUMNS`)
+``metrics.csv``        one row per evaluation (format: :mod:`mnist_lab.metrics_csv`)
 ``summary.json``       status, test error, best validation error, timings, versions
 ``checkpoint.pt``      a :class:`~mnist_lab.checkpoint.Checkpoint`: weights, optimizer,
                        RNG and loop state, and the model's self-description
@@ -38,7 +38,7 @@ import yaml
 from .atomic import replace_atomically
 from .checkpoint import FORMAT_VERSION, Checkpoint
 from .errors import UserError
-from .metrics_csv import METRIC_COLUMNS, append_row, read_rows, write_rows  # noqa: F401
+from .metrics_csv import append_row, read_rows, write_rows
 from .cluster import slurm_view
 from .runlock import read_holder
 
@@ -116,7 +116,7 @@ class RunRecord:
             r for r in self.read_metrics() if r["step"] <= keep_until_step])
 
     def append_metrics(self, row: dict[str, float]) -> None:
-        """Append one evaluation row (keys: :data:`METRIC_COLUMNS`)."""
+        """Append one evaluation row (keys: :data:`~mnist_lab.metrics_csv.METRIC_COLUMNS`)."""
         append_row(self.dir / METRICS, row)
 
     def read_metrics(self) -> list[dict[str, float]]:

@@ -11,7 +11,8 @@ from conftest import SHORT, StopAt, metrics_without_time, run_training
 from mnist_lab.errors import ConfigError
 from mnist_lab.build import load_model
 from mnist_lab.evaluate import main as evaluate_main
-from mnist_lab.record import METRIC_COLUMNS, RunRecord
+from mnist_lab.metrics_csv import METRIC_COLUMNS
+from mnist_lab.record import RunRecord
 from mnist_lab.resume import RunDirTaken
 from mnist_lab.tracking.base import Tracker
 

@@ -68,7 +68,7 @@ class Tracker:
 
     def log_evaluation(self, row: dict[str, float], images_per_s: float,
                        model: nn.Module) -> None:
-        """A metrics row (keys ``record.METRIC_COLUMNS``) after an evaluation."""
+        """A metrics row (keys ``metrics_csv.METRIC_COLUMNS``) after an evaluation."""
 
     def log_end(self, end: RunEnd) -> None:
         """The run finished: final summary, test results and the trained model."""
