@@ -153,7 +153,7 @@ def test_a_refused_or_idle_resume_leaves_the_run_and_the_path_alone(short_run, t
         result = subprocess.run([sys.executable, str(REPO / "run.py"), *overrides, "logger=none"],
                                 capture_output=True, text=True, timeout=120, cwd=tmp_path)
         out = result.stdout + result.stderr
-        assert result.returncode == rc and expect in out, out
+        assert result.returncode == rc and expect in (result.stderr if rc else out), out
         assert "Traceback" not in out and ("Run record" in out) == (rc == 0)
     after = files_of(short_run)
     assert after.pop("run.log").count(b"Run record") == 1  # the idle resume's own line

@@ -156,6 +156,12 @@ def slurm_state(record: RunRecord) -> str:
     return (queue_state(job_id) or "") if job_id else ""
 
 
+def requeued_now(record: RunRecord) -> bool:
+    """The job has checkpointed for a requeue, and SLURM lists it as COMPLETING."""
+    return (record.read_summary() or {}).get("status") == "requeued" and \
+        slurm_state(record) == "COMPLETING"
+
+
 def test_a_job_stopped_at_its_time_limit_is_requeued_and_ends_as_if_never_stopped(
         slurm_conf, tmp_path, monkeypatch):
     sweep_dir, env = tmp_path / "sweep", sweep_env(slurm_conf, tmp_path)
@@ -167,10 +173,12 @@ def test_a_job_stopped_at_its_time_limit_is_requeued_and_ends_as_if_never_stoppe
          f"hydra.run.dir={tmp_path / 'reference'}"], env=env, cwd=tmp_path,
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     record = RunRecord(sweep_dir / "0")
-    # SLURM lists a job it requeues as COMPLETING for a second or two, then PENDING
-    wait_for(lambda: slurm_state(record) == "COMPLETING" or sweep.poll() is not None,
-             600, "the job's first requeue (SLURM listing it as COMPLETING)", poll_s=0.2)
-    assert sweep.poll() is None, "the sweep ended without a requeue seen"
+    # SLURM lists a job it requeues as COMPLETING for a second or two, then PENDING. Caught
+    # in that window (polled every 0.2 s; seen at each of 6 requeues here), the settling
+    # below is tested; a window missed twice still leaves the rest of the test to run.
+    wait_for(lambda: requeued_now(record) or requeues(record) >= 2 or sweep.poll() is not None,
+             600, "the job's first requeue", poll_s=0.2)
+    assert sweep.poll() is None, "the sweep ended without a requeue"
     assert record.status() in ("running", "requeued"), "SLURM holds it: never lost"
     assert still_queued(record.read_summary(), settle_s=60) in SETTLED, "settled: requeued"
     again = run_sweep(args, sweep_dir, env)  # while SLURM holds the job: not launched twice
@@ -212,7 +220,8 @@ def test_a_preempted_job_is_requeued_and_ends_as_if_never_stopped(slurm_conf, tm
                        *run], sweep_dir, env, popen=True)
     record = RunRecord(sweep_dir / "0")
     wait_for(lambda: len(record.read_metrics()) >= 1 or sweep.poll() is not None, 300,
-               "the job's first evaluation")
+             "the job's first evaluation", poll_s=0.5)
+    assert sweep.poll() is None, sweep.communicate()[0][-3000:]
     urgent = subprocess.run(["sbatch", "--partition=urgent", f"--cpus-per-task={cpus}",
                              f"--output={tmp_path / 'urgent.out'}", "--wrap", "sleep 5"],
                             env=env, capture_output=True, text=True, timeout=60)
@@ -240,7 +249,8 @@ def test_a_job_killed_outright_reads_as_lost_and_the_sweep_resumes_it(slurm_conf
     sweep = run_sweep(args, sweep_dir, env, popen=True)
     record = RunRecord(sweep_dir / "0")
     wait_for(lambda: len(record.read_metrics()) >= 3 or sweep.poll() is not None, 300,
-               "the job's first checkpoint")
+             "the job's first checkpoint", poll_s=0.5)
+    assert sweep.poll() is None, sweep.communicate()[0][-3000:]
     holder = json.loads((record.dir / "run.lock").read_text())
     os.kill(holder["pid"], signal.SIGKILL)  # kill -9 (the cluster is this machine)
     output, _ = sweep.communicate(timeout=300)

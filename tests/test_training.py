@@ -153,8 +153,7 @@ def test_a_best_checkpoint_saved_after_the_resumed_checkpoint_is_set_aside(strai
     with pytest.raises(RuntimeError, match="simulated crash"):  # before step 120's best.pt
         run_training(tmp_path, RESUME + [f"trainer.resume={tmp_path}"],
                      extra_trackers=[CrashAt(120)])
-    assert not (tmp_path / "best.pt").exists() or \
-        torch.load(tmp_path / "best.pt", weights_only=True)["step"] <= 80
+    assert not (tmp_path / "best.pt").exists()  # set aside, and none saved since step 80
     assert len(list(tmp_path.glob("best.pt.discarded-*"))) == 1
     run_training(tmp_path, RESUME + [f"trainer.resume={tmp_path}"])
     assert_same_run(straight, tmp_path)

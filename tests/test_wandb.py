@@ -11,7 +11,7 @@ import pytest
 from omegaconf import OmegaConf
 from PIL import Image
 
-from conftest import FAST, REPO, compose_config, run_training, wandb_run
+from conftest import FAST, REPO, compose_config, run_training, wait_for, wandb_run
 from mnist_lab.tracking import wandb_files as wf
 from mnist_lab.errors import UserError
 from mnist_lab.record import RunRecord
@@ -175,8 +175,9 @@ def start_py(args, cwd, env):
 def wait_for_rows(proc, run_dir, rows):
     """Until ``metrics.csv`` in ``run_dir`` has ``rows`` rows, or the process ends."""
     path = run_dir / "metrics.csv"
-    while proc.poll() is None and not (path.is_file() and path.read_text().count("\n") > rows):
-        time.sleep(0.02)
+    wait_for(lambda: proc.poll() is not None or (
+        path.is_file() and path.read_text().count("\n") > rows), 300,
+        f"{rows} rows in {path}", poll_s=0.02)
 
 
 def wandb_noise(output):
