@@ -19,11 +19,13 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from mnist_lab.cluster import LAUNCH_DIR_ENV
-from mnist_lab.settings import to_settings  # registers the schemas and resolvers
+from mnist_lab.sweeps.callback import LAUNCH_DIR_ENV
+from mnist_lab.config.settings import to_settings  # registers the schemas and resolvers
 from mnist_lab.errors import UserError
-from mnist_lab.job import JobInfo, discard_session_files, record_failure
-from mnist_lab.runlock import RunDirBusy
+from mnist_lab.config.job import JobInfo
+from mnist_lab.record.folder import discard_session_files, record_failure
+from mnist_lab.training.runtime import slurm_job
+from mnist_lab.record.lock import RunDirBusy
 from mnist_lab.sweeps.summary import refresh_summary, sweep_group
 
 
@@ -63,7 +65,7 @@ def main(cfg: DictConfig) -> float:
     try:
         check_mode()
         settings = to_settings(cfg)  # value checks, before any data is read
-        from mnist_lab.experiment import run_experiment
+        from mnist_lab.training.run import run_experiment
 
         return run_experiment(settings, job)
     except UserError as error:
@@ -72,7 +74,7 @@ def main(cfg: DictConfig) -> float:
             discard_session_files(job.run_dir, job.hydra_subdir, job.launch_dir)
             sys.exit(2)
         if not isinstance(error, RunDirBusy):  # the directory is another run's record
-            record_failure(job, error)
+            record_failure(job.run_dir, job.overrides, error, slurm_job())
         raise
     except KeyboardInterrupt:
         if job.multirun:  # Hydra calls no callback now: keep the summary up to date
@@ -80,7 +82,7 @@ def main(cfg: DictConfig) -> float:
         raise
     except Exception as error:
         if job.multirun:
-            record_failure(job, error)
+            record_failure(job.run_dir, job.overrides, error, slurm_job())
         raise
 
 

@@ -21,7 +21,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_prepare import make_photos  # noqa: E402
 
-from mnist_lab.build import load_model  # noqa: E402
+from mnist_lab.models.build import load_model  # noqa: E402
 from mnist_lab.recognise.predict import predict  # noqa: E402
 
 

@@ -128,7 +128,7 @@ def main() -> None:
         args.repeat), torch_only)
     import torch
 
-    from mnist_lab.build import load_model
+    from mnist_lab.models.build import load_model
     from mnist_lab.recognise.predict import predict
 
     torch.set_num_threads(2)

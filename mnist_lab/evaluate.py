@@ -1,101 +1,25 @@
-"""Evaluation: error rate, loss and confusion matrix of a model on a split.
+"""``python -m mnist_lab.evaluate RUN_DIR``: the test error of a finished run's weights.
 
-Also the entry point ``python -m mnist_lab.evaluate RUN_DIR``, which rebuilds the
-model of a finished run from its checkpoint (:func:`mnist_lab.build.load_model`) and reports its
-test error, which equals the one in the run's ``summary.json``.
+Rebuilds the model of a run from its checkpoint (:func:`mnist_lab.models.build.load_model`)
+and reports its test error on the run's test split, which equals the one in the
+run's ``summary.json``.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
-import contextlib
 import sys
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import torch
-import torch.nn.functional as F
-from torch import nn
 
-from .build import WEIGHTS, load_model
-from .data import Split, load_mnist, split_test
+from .data.mnist import Split, load_mnist, split_test
 from .errors import UserError
-from .inputs import Normalization
-from .record import RunRecord
-from .runtime import resolve_device
-
-EVAL_BATCH = 1000
-
-
-@dataclass(frozen=True)
-class EvalResult:
-    """Scores of a model on a split.
-
-    Attributes:
-        error: fraction of misclassified images, in [0, 1].
-        loss: mean negative log-likelihood per image (nats).
-        num_images: images evaluated (exactly the split's).
-        predictions: int64 (N,) predicted classes, when asked for.
-        probabilities: float32 (N,) probability of the predicted class, when asked for.
-    """
-
-    error: float
-    loss: float
-    num_images: int
-    predictions: torch.Tensor | None = None
-    probabilities: torch.Tensor | None = None
-
-
-@contextlib.contextmanager
-def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
-    """Dropout off, batch-norm statistics frozen, no autograd; the mode is restored after."""
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.inference_mode():
-            yield model
-    finally:
-        model.train(was_training)
-
-
-def evaluate(model: nn.Module, split: Split, norm: Normalization,
-             keep_predictions: bool = False, batch_size: int = EVAL_BATCH) -> EvalResult:
-    """Error rate and mean loss of ``model`` on every image of ``split``.
-
-    No side effects on training: no RNG draws, no gradients, no state left changed.
-    """
-    errors = torch.zeros((), dtype=torch.int64, device=split.labels.device)
-    loss_sum = torch.zeros((), dtype=torch.float64, device=split.labels.device)
-    predictions, probabilities = [], []
-    with eval_mode(model):
-        for begin in range(0, len(split), batch_size):
-            x = norm.apply(split.images[begin : begin + batch_size])
-            y = split.labels[begin : begin + batch_size]
-            log_probs = model(x)
-            loss_sum += F.nll_loss(log_probs, y, reduction="sum").double()
-            best_log_prob, predicted = log_probs.max(dim=1)
-            errors += (predicted != y).sum()
-            if keep_predictions:
-                predictions.append(predicted)
-                probabilities.append(best_log_prob.exp())
-    n = len(split)
-    return EvalResult(
-        error=errors.item() / n,
-        loss=loss_sum.item() / n,
-        num_images=n,
-        predictions=torch.cat(predictions).cpu() if keep_predictions else None,
-        probabilities=torch.cat(probabilities).cpu() if keep_predictions else None,
-    )
-
-
-def confusion_matrix(labels: torch.Tensor, predictions: torch.Tensor,
-                     num_classes: int) -> torch.Tensor:
-    """int64 (num_classes, num_classes): row = true class, column = predicted class."""
-    index = labels.cpu().to(torch.int64) * num_classes + predictions.cpu().to(torch.int64)
-    return torch.bincount(index, minlength=num_classes**2).reshape(num_classes, num_classes)
-
+from .models.build import WEIGHTS, load_model
+from .record.folder import RunRecord
+from .training.evaluation import EvalResult, evaluate
+from .training.runtime import resolve_device
 
 def evaluate_run(run_dir: str | Path, data_root: str | Path,
                  device: str | torch.device = "cpu", weights: str = "final") -> EvalResult:

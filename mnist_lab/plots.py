@@ -14,11 +14,47 @@ from typing import Sequence
 import numpy as np
 import torch
 from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter, NullFormatter
-
-from .error_ticks import ErrorTicks, percent
+from matplotlib.ticker import (FuncFormatter, Locator, LogLocator, MaxNLocator,
+                               NullFormatter)
 
 MAX_CHANNELS = 16  # feature maps shown per conv layer
+
+
+class ErrorTicks(Locator):
+    """Labelled ticks for a log-scale error axis in percent, readable at any range.
+
+    Mantissas 1-2-3-5 per decade (1, 2, 3, 5, 10, 20 %...), or 1-2-5, or decades
+    only, whichever is the densest whose closest labels stay 1.5 font heights
+    apart (``axis.get_tick_space()`` counts labels two font heights apart); the
+    ticks come from ``LogLocator``. Where that leaves fewer than 3 ticks in view
+    (a range narrower than about half a decade, e.g. 5-9 %), ``AutoLocator``'s
+    linear 1-2-2.5-5 steps instead (5, 5.5, 6 ... 9 %), as ``LogLocator`` itself
+    does when it finds one tick or none; so narrow a log axis is nearly linear.
+    """
+
+    # Labelled mantissas per decade, densest first, and their closest gap in decades.
+    MANTISSAS = (((1.0, 2.0, 3.0, 5.0), np.log10(3 / 2)), ((1.0, 2.0, 5.0), np.log10(2)),
+                 ((1.0,), 1.0))
+
+    def __call__(self):
+        return self.tick_values(*self.axis.get_view_interval())
+
+    def tick_values(self, vmin, vmax):
+        vmin, vmax = sorted((vmin, vmax))
+        decades = np.log10(vmax / vmin)
+        room = max(self.axis.get_tick_space() if self.axis else 9, 2)
+        # The axis is room * 2 font heights long: gap / decades of it >= 1.5 font heights.
+        subs = next((subs for subs, gap in self.MANTISSAS if gap * room >= 0.75 * decades), (1.0,))
+        ticks = LogLocator(subs=subs, numticks=room).tick_values(vmin, vmax)
+        if ((vmin <= ticks) & (ticks <= vmax)).sum() >= 3:
+            return ticks
+        linear = MaxNLocator(nbins=9, steps=[1, 2, 2.5, 5, 10], min_n_ticks=3)  # AutoLocator's
+        return linear.tick_values(vmin, vmax)
+
+
+def percent(value: float, _pos=None) -> str:
+    """A tick label in percent with the decimals it needs: 1%, 0.5%, 1.5%, 100%."""
+    return f"{value:.6g}%"
 
 
 def save(fig: Figure, path: str | Path) -> Path:
@@ -196,7 +232,7 @@ def filter_evolution(history, points: int = 5) -> Figure:
     signed), drawn as a colour bar and stated in the panel title.
 
     Args:
-        history: a :class:`~mnist_lab.snapshots.WeightsHistory` with snapshots.
+        history: a :class:`~mnist_lab.training.snapshots.WeightsHistory` with snapshots.
     """
     state = history.state_dict()
     steps, weights = state["steps"].tolist(), state["weights"][0]  # (S, C_out, C_in, k, k)

@@ -2,7 +2,7 @@
 
 Each image (a file, every image in a folder, recursively, or a glob) is prepared
 like MNIST (:mod:`mnist_lab.recognise.prepare`) and classified by the run's model, rebuilt
-from its checkpoint (:func:`~mnist_lab.build.load_model`), which also fixes
+from its checkpoint (:func:`~mnist_lab.models.build.load_model`), which also fixes
 the input normalisation. Per image: the predicted digit, its probability and
 the top 3; under a probability of 0.8, a warning that the model is unsure
 between the digit and the runner-up. A bad file gets a one-line error and the
@@ -24,9 +24,9 @@ from dataclasses import asdict
 from pathlib import Path
 
 from .errors import UserError
-from .build import WEIGHTS, load_model
+from .models.build import WEIGHTS, load_model
 from .recognise.predict import Prediction, PreprocessedFolder, expand, predict
-from .runtime import resolve_device
+from .training.runtime import resolve_device
 
 
 def render(results: list[Prediction], fmt: str) -> str:

@@ -17,9 +17,9 @@ import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-import mnist_lab.config  # noqa: F401  (registers the schemas and resolvers)
-from mnist_lab.job import JobInfo
-from mnist_lab.tracking.base import Tracker
+import mnist_lab.config.schema  # noqa: F401  (registers the schemas and resolvers)
+from mnist_lab.config.job import JobInfo
+from mnist_lab.training.tracking.base import Tracker
 
 REPO = Path(__file__).resolve().parent.parent
 CONF = REPO / "conf"
@@ -66,8 +66,8 @@ def compose_config(overrides: list[str] = (), return_hydra_config: bool = False)
 
 def run_training(run_dir: Path, overrides: list[str], extra_trackers=(), multirun=False):
     """Run one real experiment in this process (as run.py would) and return its objective."""
-    from mnist_lab.settings import to_settings
-    from mnist_lab.experiment import run_experiment
+    from mnist_lab.config.settings import to_settings
+    from mnist_lab.training.run import run_experiment
 
     cfg = compose_config(overrides)
     job = JobInfo(run_dir=run_dir, overrides=list(overrides), multirun=multirun,
@@ -77,7 +77,7 @@ def run_training(run_dir: Path, overrides: list[str], extra_trackers=(), multiru
 
 def metrics_without_time(run_dir: Path) -> list[dict[str, float]]:
     """A run's ``metrics.csv`` rows without ``elapsed_s``, the one column equal runs differ in."""
-    from mnist_lab.record import RunRecord
+    from mnist_lab.record.folder import RunRecord
 
     return [{k: v for k, v in row.items() if k != "elapsed_s"}
             for row in RunRecord(run_dir).read_metrics()]
@@ -107,8 +107,8 @@ def summary_rows(sweep_dir: Path) -> list[dict[str, str]]:
 
 def wandb_run(run_dir: Path):
     """The W&B run a run's ``tracker.json`` names, read back from its offline files."""
-    from mnist_lab.record import RunRecord
-    from mnist_lab.tracking import wandb_files as wf
+    from mnist_lab.record.folder import RunRecord
+    from mnist_lab.training.tracking import wandb_files as wf
 
     run_id = RunRecord(run_dir).read_tracker_state()["wandb_run_id"]
     return wf.read_runs(wf.find_run_files(Path(run_dir) / "wandb", run_id))
@@ -117,7 +117,7 @@ def wandb_run(run_dir: Path):
 def linked_root(folder: Path, data_root: Path, damaged: str | None = None) -> Path:
     """Another data root holding links to the real MNIST files (as on another mount),
     or with a damaged copy of the file ``damaged`` (one byte changed)."""
-    from mnist_lab.integrity import RAW_FILES
+    from mnist_lab.data.integrity import RAW_FILES
 
     raw = folder / "MNIST" / "raw"
     raw.mkdir(parents=True)

@@ -13,11 +13,11 @@ import torch
 from PIL import Image
 
 from conftest import REPO
-from mnist_lab.build import load_model
-from mnist_lab.recognise import app_logic as logic
-from mnist_lab.recognise.app_runs import BN_NOTE, load_runs
+from mnist_lab.models.build import load_model
+from mnist_lab.app import logic
+from mnist_lab.app.runs import BN_NOTE, load_runs
 from mnist_lab.recognise.predict import classify
-from mnist_lab.record import RunRecord
+from mnist_lab.record.folder import RunRecord
 from user_images import load_mnist_test
 
 pytestmark = pytest.mark.slow
@@ -37,7 +37,7 @@ def test_a_folder_without_checkpoint_is_refused_before_anything_starts(tmp_path,
 
 
 def test_the_command_serves_on_this_machine_only_unless_told():
-    from mnist_lab.app import parse
+    from mnist_lab.app.command import parse
 
     args = parse(["run"])
     assert (args.host, args.port, args.share) == ("127.0.0.1", 7860, False)

@@ -2,8 +2,8 @@
 
 import pytest
 
-from mnist_lab.build import build_model, load_model, model_class
-from mnist_lab.checkpoint import Checkpoint
+from mnist_lab.models.build import build_model, load_model, model_class
+from mnist_lab.record.checkpoint import Checkpoint
 from mnist_lab.errors import ConfigError, UserError
 from mnist_lab.models.convnet import ConvNet
 

@@ -14,10 +14,10 @@ import torch
 
 from conftest import linked_root, metrics_without_time, run_training
 from mnist_lab.errors import ConfigError, UserError
-from mnist_lab.record import RunRecord
-from mnist_lab.runtime import default_num_threads
+from mnist_lab.record.folder import RunRecord
+from mnist_lab.training.runtime import default_num_threads
 from mnist_lab.sweeps.summary import write_summary
-from mnist_lab.tracking.base import Tracker
+from mnist_lab.training.tracking.base import Tracker
 
 RUN = ["trainer.max_steps=240", "trainer.eval_every=40", "trainer.checkpoint_every=80",
        "optimizer.lr=0.01", "trainer.progress=false", "logger=none"]

@@ -8,9 +8,9 @@ import pytest
 from hydra.errors import ConfigCompositionException
 
 from conftest import CONF, REPO, compose_config
-from mnist_lab.config import SGDConfig
+from mnist_lab.config.schema import SGDConfig
 from mnist_lab.models.convnet import ConvNetConfig
-from mnist_lab.settings import to_settings
+from mnist_lab.config.settings import to_settings
 from mnist_lab.errors import ConfigError
 
 GROUPS = sorted(p.name for p in CONF.iterdir() if p.is_dir() and p.name != "hydra")
@@ -97,7 +97,7 @@ def test_a_key_added_with_plus_must_exist(override, message):
 def test_cuda_where_none_exists():
     import torch
 
-    from mnist_lab.runtime import resolve_device
+    from mnist_lab.training.runtime import resolve_device
 
     if torch.cuda.is_available():
         pytest.skip("this machine has a GPU")

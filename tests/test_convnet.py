@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from mnist_lab.build import build_model
+from mnist_lab.models.build import build_model
 from mnist_lab.errors import ConfigError, UserError
 from mnist_lab.models.convnet import ConvNet
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from conftest import StopAt, final_weights, metrics_without_time, run_training
-from mnist_lab.record import RunRecord
+from mnist_lab.record.folder import RunRecord
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device here")
 GPU = ["trainer.max_steps=240", "trainer.eval_every=40", "trainer.checkpoint_every=80",

@@ -13,9 +13,9 @@ import torch
 from torchvision.datasets import MNIST as TorchvisionMNIST
 
 from conftest import data_root_state
-from mnist_lab.data import (DataError, Normalization, batches, epoch_order, load_data,
+from mnist_lab.data.mnist import (DataError, Normalization, batches, epoch_order, load_data,
                             load_mnist, pixel_stats, read_split, split_test, steps_per_epoch)
-from mnist_lab.integrity import RAW_FILES, md5_cache_file
+from mnist_lab.data.integrity import RAW_FILES, md5_cache_file
 
 TRAIN_LABELS = "train-labels-idx1-ubyte"
 
@@ -210,11 +210,11 @@ def test_an_unwritable_md5_cache_warns_once_and_the_data_loads(
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.delenv("MNIST_LAB_CACHE")
     monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
-    with caplog.at_level(logging.WARNING, logger="mnist_lab.integrity"):
+    with caplog.at_level(logging.WARNING, logger="mnist_lab.data.integrity"):
         for _ in range(2):
             train, _, _ = load_mnist(data_root, download=False)
             assert len(train) == 60000
-    warnings = [r.getMessage() for r in caplog.records if r.name == "mnist_lab.integrity"]
+    warnings = [r.getMessage() for r in caplog.records if r.name == "mnist_lab.data.integrity"]
     assert len(warnings) == 1
     assert warnings[0].startswith(
         f"Cannot write the MNIST checksum cache '{home}/.cache/mnist_lab/verified_md5.json'")

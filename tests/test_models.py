@@ -15,14 +15,14 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from conftest import compose_config, run_training
-from mnist_lab.build import build_model, load_model
+from mnist_lab.models.build import build_model, load_model
 from mnist_lab.errors import ConfigError
 from mnist_lab.evaluate import evaluate_run
 from mnist_lab.models.lenet5 import C3_TABLE, LeNet5, scaled_tanh
 from mnist_lab.models.mlp import MLP
 from mnist_lab.models.resnet import ResNet
 from mnist_lab.predict import main as predict_main
-from mnist_lab.record import RunRecord
+from mnist_lab.record.folder import RunRecord
 from user_images import load_mnist_test, make_user_style_files
 
 CONF = Path(__file__).resolve().parent.parent / "conf"

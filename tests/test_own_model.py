@@ -7,7 +7,7 @@ import subprocess
 import pytest
 
 from conftest import REPO
-from mnist_lab.record import RunRecord
+from mnist_lab.record.folder import RunRecord
 
 pytestmark = pytest.mark.slow
 

@@ -14,11 +14,11 @@ import torch
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 
 from mnist_lab import plots
-from mnist_lab.config import WandbLoggerConfig
-from mnist_lab.job import JobInfo
+from mnist_lab.config.schema import WandbLoggerConfig
+from mnist_lab.config.job import JobInfo
 from mnist_lab.models.convnet import ConvNet
-from mnist_lab.snapshots import WeightsHistory
-from mnist_lab.tracking.wandb_tracker import WandbTracker
+from mnist_lab.training.snapshots import WeightsHistory
+from mnist_lab.training.tracking.wandb_tracker import WandbTracker
 
 
 def rows_from_errors(errors):
@@ -159,9 +159,9 @@ def test_grids_are_laid_out_as_torchvision_lays_them_out():
 
 
 def test_predict_and_the_app_import_neither_torchvision_nor_the_dataset_code():
-    code = ("import sys, mnist_lab.predict, mnist_lab.app, mnist_lab.recognise.app_logic; "
+    code = ("import sys, mnist_lab.predict, mnist_lab.app.command, mnist_lab.app.logic; "
             "print(sorted(m for m in sys.modules if m.split('.')[0] == 'torchvision' "
-            "or m in ('mnist_lab.data', 'torch._dynamo')))")
+            "or m in ('mnist_lab.data.mnist', 'mnist_lab.data.integrity', 'torch._dynamo')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
 

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from conftest import run_training
-from mnist_lab.build import load_model
+from mnist_lab.models.build import load_model
 from mnist_lab.predict import main
 from mnist_lab.recognise.predict import classify, predict
 from user_images import load_mnist_test, make_user_style_files

@@ -12,12 +12,12 @@ import yaml
 
 from conftest import REPO, run_py, wait_for
 from mnist_lab.compare import main as compare_main
-from mnist_lab.record import LOCK, RunRecord
-from mnist_lab.runlock import (EXIT_TAKEN_OVER, TAKEOVER_TIMEOUT_S, RunDirBusy, RunLock,
+from mnist_lab.record.folder import LOCK, RunRecord
+from mnist_lab.record.lock import (EXIT_TAKEN_OVER, TAKEOVER_TIMEOUT_S, RunDirBusy, RunLock,
                                read_holder)
 from mnist_lab.sweeps.summary import write_summary
 
-HOLD = ("import sys, time; from mnist_lab.runlock import RunLock; "
+HOLD = ("import sys, time; from mnist_lab.record.lock import RunLock; "
         "RunLock(sys.argv[1], float(sys.argv[2])).acquire(); print('held', flush=True); "
         "time.sleep(600)")
 

@@ -21,10 +21,10 @@ import torch
 
 from conftest import (REPO, final_weights, linked_root, metrics_without_time, summary_rows,
                       wait_for, wandb_run)
-from mnist_lab.cluster import queue_state, still_queued
+from mnist_lab.sweeps.slurm import queue_state, reader_status, still_queued
 from mnist_lab.compare import main as compare_main
-from mnist_lab.record import RunRecord, Status
-from mnist_lab.tracking import wandb_files as wf
+from mnist_lab.record.folder import RunRecord, Status
+from mnist_lab.training.tracking import wandb_files as wf
 
 pytestmark = pytest.mark.slow
 TINY = ["trainer.max_steps=30", "trainer.eval_every=10", "optimizer.lr=0.05",
@@ -179,7 +179,7 @@ def test_a_job_stopped_at_its_time_limit_is_requeued_and_ends_as_if_never_stoppe
     wait_for(lambda: requeued_now(record) or requeues(record) >= 2 or sweep.poll() is not None,
              600, "the job's first requeue", poll_s=0.2)
     assert sweep.poll() is None, "the sweep ended without a requeue"
-    assert record.status() in ("running", "requeued"), "SLURM holds it: never lost"
+    assert reader_status(record, None) in ("running", "requeued"), "SLURM holds it: never lost"
     assert still_queued(record.read_summary(), settle_s=60) in SETTLED, "settled: requeued"
     again = run_sweep(args, sweep_dir, env)  # while SLURM holds the job: not launched twice
     assert again.returncode == 0, again.stdout[-3000:]
@@ -255,7 +255,7 @@ def test_a_job_killed_outright_reads_as_lost_and_the_sweep_resumes_it(slurm_conf
     os.kill(holder["pid"], signal.SIGKILL)  # kill -9 (the cluster is this machine)
     output, _ = sweep.communicate(timeout=300)
     assert sweep.returncode != 0 and "A job ended without a result" in output, output[-3000:]
-    assert record.read_summary()["status"] == "running" and record.status() is Status.LOST
+    assert record.read_summary()["status"] == "running" and reader_status(record, None) is Status.LOST
     assert [r["status"] for r in summary_rows(sweep_dir)] == ["lost"]
     assert f"lost: {record.dir}" in (sweep_dir / "sweep_summary.md").read_text()
     assert compare_main([str(sweep_dir), "--format", "csv"]) == 0
@@ -263,5 +263,5 @@ def test_a_job_killed_outright_reads_as_lost_and_the_sweep_resumes_it(slurm_conf
     again = run_sweep(args, sweep_dir, env)
     assert again.returncode == 0, again.stdout[-3000:]
     assert "resuming from step" in (record.dir / "run.log").read_text()
-    assert record.status() == "completed"
+    assert reader_status(record, None) == "completed"
     assert [r["step"] for r in record.read_metrics()] == list(range(100, 1201, 100))

@@ -2,7 +2,7 @@
 
 import torch
 
-from mnist_lab.snapshots import WeightsHistory
+from mnist_lab.training.snapshots import WeightsHistory
 
 
 def test_history_thins_evenly_past_its_cap(caplog):

@@ -5,7 +5,7 @@ import os
 import pytest
 from omegaconf import OmegaConf
 
-from mnist_lab.runtime import default_num_threads
+from mnist_lab.training.runtime import default_num_threads
 from mnist_lab.sweeps.plumbing import contiguous, thread_shares
 from mnist_lab.sweeps.runs import effective_overrides
 

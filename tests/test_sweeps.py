@@ -14,7 +14,7 @@ from omegaconf import OmegaConf
 
 from conftest import REPO, summary_rows
 from mnist_lab.compare import main as compare_main
-from mnist_lab.record import RunRecord
+from mnist_lab.record.folder import RunRecord
 from mnist_lab.sweeps.summary import write_summary
 
 pytestmark = pytest.mark.slow

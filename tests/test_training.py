@@ -9,12 +9,12 @@ import torch
 
 from conftest import SHORT, StopAt, metrics_without_time, run_training
 from mnist_lab.errors import ConfigError
-from mnist_lab.build import load_model
+from mnist_lab.models.build import load_model
 from mnist_lab.evaluate import main as evaluate_main
-from mnist_lab.metrics_csv import METRIC_COLUMNS
-from mnist_lab.record import RunRecord
-from mnist_lab.resume import RunDirTaken
-from mnist_lab.tracking.base import Tracker
+from mnist_lab.record.metrics import METRIC_COLUMNS
+from mnist_lab.record.folder import RunRecord
+from mnist_lab.training.resume import RunDirTaken
+from mnist_lab.training.tracking.base import Tracker
 
 RESUME = ["trainer.max_steps=240", "trainer.eval_every=40", "trainer.checkpoint_every=80",
           "optimizer.lr=0.01", "trainer.progress=false", "logger=none"]

@@ -12,11 +12,11 @@ from omegaconf import OmegaConf
 from PIL import Image
 
 from conftest import FAST, REPO, compose_config, run_training, wait_for, wandb_run
-from mnist_lab.tracking import wandb_files as wf
+from mnist_lab.training.tracking import wandb_files as wf
 from mnist_lab.errors import UserError
-from mnist_lab.record import RunRecord
-from mnist_lab.tracking.base import Tracker
-from mnist_lab.tracking.wandb_mode import resolve_mode
+from mnist_lab.record.folder import RunRecord
+from mnist_lab.training.tracking.base import Tracker
+from mnist_lab.training.tracking.wandb_mode import resolve_mode
 
 WANDB = FAST + ["logger=wandb", "logger.log_images_every=2"]
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import wandb
 
-from mnist_lab.tracking import wandb_files as wf
+from mnist_lab.training.tracking import wandb_files as wf
 
 
 @pytest.fixture

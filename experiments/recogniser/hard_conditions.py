@@ -30,7 +30,7 @@ from hard_images import CONDITIONS, make_hard_files  # noqa: E402
 from user_images import load_mnist_test  # noqa: E402
 
 try:
-    from mnist_lab.build import load_model  # noqa: E402
+    from mnist_lab.models.build import load_model  # noqa: E402
 except ImportError:  # the code before issue 9, for the "before" figures
     from mnist_lab.evaluate import load_model  # noqa: E402
 from mnist_lab.recognise.predict import classify, predict  # noqa: E402

@@ -2,7 +2,7 @@
 
 Each image (a file, every image in a folder, recursively, or a glob) is prepared
 like MNIST (:mod:`.prepare`) and classified by the run's model, rebuilt from its
-checkpoint (:func:`~mnist_lab.build.load_model`), which also fixes the input
+checkpoint (:func:`~mnist_lab.models.build.load_model`), which also fixes the input
 normalisation. Per image: the predicted digit, its probability and the top 3; a
 bad file carries its one-line error instead.
 """
@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ..build import LoadedModel
+from ..models.build import LoadedModel
 from .images import ImageError
 from .prepare import Prepared, prepare_image
 

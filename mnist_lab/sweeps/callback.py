@@ -10,8 +10,9 @@ from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from ..cluster import LAUNCH_DIR_ENV
 from .summary import refresh_summary, sweep_group
+
+LAUNCH_DIR_ENV = "MNIST_LAB_LAUNCH_DIR"  # the submitting host's launch directory (sweeps)
 
 
 class SweepCallback(Callback):

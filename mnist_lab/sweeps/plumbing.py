@@ -6,7 +6,7 @@ the thin plugins in ``hydra_plugins/mnist_lab_sweepers``:
 - **Resume.** Re-running a sweep into the same ``hydra.sweep.dir`` skips the jobs
   that completed with the same overrides (:func:`pending_jobs`), and those that
   SLURM still holds (pending, running, requeued: SLURM runs them itself); failed
-  or lost ones continue from their checkpoint (see :mod:`mnist_lab.resume`).
+  or lost ones continue from their checkpoint (see :mod:`mnist_lab.training.resume`).
 - **Cores.** Jobs that run at once on one machine share its cores
   (:func:`thread_shares`, handed to each job as ``MNIST_LAB_NUM_THREADS``).
 - **Failures.** A grid sweep with failed jobs ends with :class:`SweepFailed`,
@@ -25,10 +25,9 @@ from hydra.errors import CompactHydraException
 from hydra.plugins.launcher import Launcher
 from omegaconf import DictConfig
 
-from ..cluster import still_queued
-from ..job import same_overrides
-from ..record import RunRecord, Status
-from ..runtime import THREADS_ENV, usable_cores
+from .slurm import still_queued
+from ..record.folder import RunRecord, Status, same_overrides
+from ..training.runtime import THREADS_ENV, usable_cores
 from .summary import SUMMARY_MD, finish_sweep
 
 log = logging.getLogger(__name__)

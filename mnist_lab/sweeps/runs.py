@@ -1,6 +1,6 @@
 """Run records as rows: find the runs under some paths, read their figures, group seeds.
 
-Runs are read through :class:`~mnist_lab.record.RunRecord`; a run whose process
+Runs are read through :class:`~mnist_lab.record.folder.RunRecord`; a run whose process
 is gone while it says ``running`` reads as ``lost`` (see :meth:`RunRecord.status`).
 """
 
@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import UserError
-from ..job import NAME_EXCLUDES
-from ..record import RunRecord, Status
+from ..config.job import NAME_EXCLUDES
+from ..record.folder import RunRecord, Status
+from .slurm import reader_status
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +72,7 @@ def read_run(run_dir: Path) -> RunInfo:
         val_best = min(r["val/error"] for r in rows)
     return RunInfo(
         path=run_dir, overrides=effective_overrides(summary, record.overrides()),
-        status=record.status(summary), val_best=val_best,
+        status=reader_status(record, summary), val_best=val_best,
         test_error=summary.get("test/error"), epochs=summary.get("epochs"),
         wall_s=summary.get("wall_s"), images_per_s=summary.get("train/images_per_s"),
         error=summary.get("error"), rows=rows,

@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import Iterator
 
 from ..errors import UserError
-from ..record import Status
-from ..atomic import replace_atomically
+from ..record.folder import Status
+from ..record.atomic import replace_atomically
 from .report import render, report, runs_table, plot_runs
 from .runs import find_runs
 

@@ -1,0 +1,246 @@
+"""The training loop: steps, periodic evaluation, weight snapshots, checkpoints.
+
+Protocol (the seed experiment): the configured optimizer (the seed's SGD with momentum)
+on batches of the training split; at every step that is a multiple of ``eval_every``,
+and once at the end, the validation split is evaluated (dropout off, no gradients) and a
+metrics row is recorded: the training error and loss over the batches since the previous
+evaluation (from the log-probabilities the steps already computed, no extra pass), the
+validation error and loss, the learning rate and the elapsed time. The conv weights are
+snapshotted at the same steps (for models with ``conv_weights()``), and a checkpoint is
+written every ``checkpoint_every`` steps.
+
+A stop request (Ctrl-C or SIGTERM) is honoured between two steps: a checkpoint
+is written and :class:`KeyboardInterrupt` raised, so nothing is lost and
+``trainer.resume`` continues exactly where the run stopped. In a SLURM job
+launched by submitit, its time-limit signal (``SIGUSR2``) is also honoured
+between two steps: after the checkpoint, submitit's own handler requeues the
+job (:class:`~mnist_lab.training.runtime.StopRequest`), which continues from there.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any, Iterator, Protocol
+
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+from tqdm.contrib.logging import logging_redirect_tqdm
+
+from ..data.augment import Augmenter
+from ..data.mnist import MNISTData, batches, steps_per_epoch
+from .evaluation import evaluate
+from .snapshots import WeightsHistory
+from .runtime import StopRequest
+from .tracking.base import Tracker
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class LoopSettings:
+    """What the loop needs from the config: plain values.
+
+    Attributes:
+        epochs, batch_size, eval_every (steps), checkpoint_every (steps),
+        max_steps (None: all epochs), seed (batch order, augmentation), progress.
+    """
+
+    epochs: int
+    batch_size: int
+    eval_every: int
+    checkpoint_every: int
+    max_steps: int | None
+    seed: int
+    progress: bool = True
+
+    def total_steps(self, num_train: int) -> int:
+        """Steps of the whole run: all epochs, capped by ``max_steps``."""
+        total = self.epochs * steps_per_epoch(num_train, self.batch_size)
+        return min(total, self.max_steps) if self.max_steps else total
+
+
+@dataclass
+class Window:
+    """Training error and loss accumulated since the previous evaluation.
+
+    Kept as device tensors, so the steps never wait for the device.
+    """
+
+    errors: torch.Tensor
+    loss_sum: torch.Tensor
+    count: int = 0
+
+    @classmethod
+    def zeros(cls, device: torch.device) -> "Window":
+        return cls(torch.zeros((), dtype=torch.int64, device=device),
+                   torch.zeros((), dtype=torch.float64, device=device))
+
+    def add(self, log_probs: torch.Tensor, labels: torch.Tensor, loss: torch.Tensor) -> None:
+        """Count one step: ``log_probs`` (B, C) float, ``labels`` (B,) int64, ``loss`` the
+        batch's mean loss (a scalar tensor). Stays on the device: no synchronisation."""
+        self.errors += (log_probs.detach().argmax(dim=1) != labels).sum()
+        self.loss_sum += loss.detach().double() * len(labels)
+        self.count += len(labels)
+
+    def rates(self) -> tuple[float, float]:
+        """(error fraction, mean loss) over the window; NaN when it is empty."""
+        if self.count == 0:
+            return math.nan, math.nan
+        return self.errors.item() / self.count, self.loss_sum.item() / self.count
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"errors": self.errors.item(), "loss_sum": self.loss_sum.item(), "count": self.count}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.errors.fill_(int(state["errors"]))
+        self.loss_sum.fill_(float(state["loss_sum"]))
+        self.count = int(state["count"])
+
+
+@dataclass
+class LoopState:
+    """Where training stands; restored from a checkpoint when resuming.
+
+    Attributes:
+        step: training steps done (global, over epochs).
+        elapsed_s: seconds since the first step, summed over resumed sessions.
+        train_s: seconds spent in training steps only (for images/s).
+        train_images: training images processed in those seconds.
+        window: the accumulators since the last evaluation.
+    """
+
+    step: int
+    window: Window
+    elapsed_s: float = 0.0
+    train_s: float = 0.0
+    train_images: int = 0
+    best: tuple[float, int] = (math.inf, -1)  # (validation error, step)
+    rows: list[dict[str, float]] = field(default_factory=list)
+
+
+class Saver(Protocol):
+    """Where the loop's checkpoints go (:class:`mnist_lab.training.parts.Run`)."""
+
+    def save_checkpoint(self, state: LoopState) -> None:
+        """Everything needed to resume at ``state.step``."""
+
+    def save_best(self, state: LoopState) -> None:
+        """The weights that just reached the lowest validation error, ``state.best``."""
+
+
+def train_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer,
+               x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """One optimizer step on a batch.
+
+    ``x``: (B, C, H, W) float32 images; ``y``: (B,) int64 labels. Returns the
+    log-probabilities (B, num_classes) and the mean negative log-likelihood (a scalar).
+    """
+    log_probs = model(x)
+    loss = F.nll_loss(log_probs, y)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return log_probs, loss
+
+
+def _batch_stream(data: MNISTData, loop: LoopSettings, start_step: int,
+                  augmenter: Augmenter | None) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """Model inputs and labels from ``start_step`` on, epoch after epoch."""
+    per_epoch = steps_per_epoch(len(data.train), loop.batch_size)
+    first_epoch, first_batch = divmod(start_step, per_epoch)
+    step = start_step
+    for epoch in range(first_epoch, loop.epochs):
+        start = first_batch if epoch == first_epoch else 0
+        for images, labels in batches(data.train, loop.batch_size, loop.seed, epoch, start):
+            x = data.norm.apply(images if augmenter is None else augmenter(images, step))
+            step += 1
+            yield x, labels
+
+
+def fit(model: torch.nn.Module, optimizer: torch.optim.Optimizer,
+        scheduler: torch.optim.lr_scheduler.LRScheduler, data: MNISTData,
+        loop: LoopSettings, state: LoopState, history: WeightsHistory, tracker: Tracker,
+        saver: Saver, augmenter: Augmenter | None = None) -> LoopState:
+    """Train from ``state.step`` to the end of the run; return the final state.
+
+    ``saver`` writes a checkpoint every ``checkpoint_every`` steps, at the end and
+    on a stop request, and the best weights whenever the validation error falls
+    below its lowest so far.
+
+    Raises:
+        KeyboardInterrupt: a stop was requested; a checkpoint was written first.
+    """
+    total = loop.total_steps(len(data.train))
+    per_epoch = steps_per_epoch(len(data.train), loop.batch_size)
+    model.train()
+    bar = tqdm(total=total, initial=state.step, unit="step", dynamic_ncols=True,
+               disable=None if loop.progress else True, leave=False)
+    stream = _batch_stream(data, loop, state.step, augmenter)
+    with StopRequest() as stop, bar, logging_redirect_tqdm():
+        session_start = time.perf_counter() - state.elapsed_s
+        tick = time.perf_counter()
+        for x, y in stream:
+            if state.step >= total:
+                break
+            lr = optimizer.param_groups[0]["lr"]
+            log_probs, loss = train_step(model, optimizer, x, y)
+            scheduler.step()
+            state.window.add(log_probs, y, loss)
+            state.step += 1
+            state.train_images += len(y)
+            bar.update()
+            at_end = state.step == total
+            evaluate_now = state.step % loop.eval_every == 0 or at_end
+            save_now = state.step % loop.checkpoint_every == 0 or at_end or stop.requested
+            if evaluate_now or save_now:
+                if data.train.images.is_cuda:
+                    torch.cuda.synchronize()
+                state.train_s += time.perf_counter() - tick
+                state.elapsed_s = time.perf_counter() - session_start
+                if evaluate_now and _evaluate(model, data, state, lr, per_epoch, history, tracker):
+                    saver.save_best(state)
+                if save_now:
+                    saver.save_checkpoint(state)
+                if stop.requested:
+                    stop.hand_over(state.step)
+                tick = time.perf_counter()
+    return state
+
+
+def _evaluate(model: torch.nn.Module, data: MNISTData, state: LoopState, lr: float,
+              per_epoch: int, history: WeightsHistory, tracker: Tracker) -> bool:
+    """Evaluate the validation split, record a metrics row, snapshot the conv weights.
+
+    Returns whether the validation error is the lowest so far (``state.best`` updated).
+    """
+    val = evaluate(model, data.val, data.norm)
+    train_error, train_loss = state.window.rates()
+    state.window = Window.zeros(state.window.errors.device)
+    row = {
+        "step": state.step,
+        "epoch": round(state.step / per_epoch, 4),
+        "train/error": train_error,
+        "train/loss": train_loss,
+        "val/error": val.error,
+        "val/loss": val.loss,
+        "lr": lr,
+        "elapsed_s": round(state.elapsed_s, 3),
+    }
+    state.rows.append(row)
+    improved = val.error < state.best[0]
+    if improved:
+        state.best = (val.error, state.step)
+    if hasattr(model, "conv_weights"):
+        history.offer(state.step, model.conv_weights())
+    images_per_s = state.train_images / state.train_s if state.train_s > 0 else math.nan
+    tracker.log_evaluation(row, images_per_s, model)
+    log.info(
+        f"step {state.step:>6}  epoch {row['epoch']:6.2f}  train/error {100 * train_error:6.2f}%  "
+        f"val/error {100 * val.error:6.2f}%  val/loss {val.loss:.4f}  lr {lr:.3g}  "
+        f"{images_per_s:,.0f} images/s"
+    )
+    return improved
