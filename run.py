@@ -21,7 +21,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from mnist_lab.sweeps.callback import LAUNCH_DIR_ENV
 from mnist_lab.config.settings import to_settings  # registers the schemas and resolvers
-from mnist_lab.errors import UserError
+from mnist_lab.errors import RunError, UserError
 from mnist_lab.config.job import JobInfo
 from mnist_lab.record.folder import discard_session_files, record_failure
 from mnist_lab.training.runtime import slurm_job
@@ -76,6 +76,11 @@ def main(cfg: DictConfig) -> float:
         if not isinstance(error, RunDirBusy):  # the directory is another run's record
             record_failure(job.run_dir, job.overrides, error, slurm_job())
         raise
+    except RunError as error:  # diverged, or the record could not be written: one line
+        print(f"Error: {error}", file=sys.stderr)
+        if job.multirun:
+            raise
+        sys.exit(1)
     except KeyboardInterrupt:
         if job.multirun:  # Hydra calls no callback now: keep the summary up to date
             refresh_summary(HydraConfig.get().sweep.dir)

@@ -26,3 +26,9 @@ class ConfigError(UserError):
         super().__init__(message)
         self.key = key
         self.value = value
+
+
+class RunError(Exception):
+    """A run that started ended without its result, for a reason it states in one line
+    (it diverged, or its record could not be written). Its record says so; ``run.py``
+    prints the message alone and exits with status 1."""

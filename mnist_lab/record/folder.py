@@ -56,9 +56,16 @@ class Status(str, Enum):
 
     RUNNING, COMPLETED, FAILED = "running", "completed", "failed"
     INTERRUPTED, REQUEUED = "interrupted", "requeued"  # after a checkpoint (SLURM: runs again)
+    DIVERGED = "diverged"  # the loss or the weights became non-finite; no result
+    PRUNED = "pruned"  # a sweeper's pruner stopped it early, after a checkpoint
     LOST = "lost"  # "running" in summary.json, but its process is gone
     NOT_STARTED = "not started"  # no summary.json yet
     __str__, __format__ = (lambda self: self.value), str.__format__
+
+
+# A run that ended with one of these has recorded its own end (a failure that follows is
+# not recorded over it).
+ENDED_WITHOUT_RESULT = (Status.FAILED, Status.INTERRUPTED, Status.DIVERGED, Status.PRUNED)
 
 
 def _checked(data: dict[str, Any], path: Path) -> dict[str, Any]:
@@ -285,7 +292,7 @@ def record_failure(run_dir: str | Path, overrides: list[str], error: BaseExcepti
     record = RunRecord(run_dir)
     previous = record.read_summary()
     if previous is not None and (not same_overrides(previous.get("overrides"), overrides)
-                                 or previous.get("status") in (Status.FAILED, Status.INTERRUPTED)):
+                                 or previous.get("status") in ENDED_WITHOUT_RESULT):
         return
     record.write_summary({"overrides": overrides, "slurm": slurm, **(previous or {}),
                           **failure_summary(error)})

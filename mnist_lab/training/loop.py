@@ -15,6 +15,11 @@ is written and :class:`KeyboardInterrupt` raised, so nothing is lost and
 launched by submitit, its time-limit signal (``SIGUSR2``) is also honoured
 between two steps: after the checkpoint, submitit's own handler requeues the
 job (:class:`~mnist_lab.training.runtime.StopRequest`), which continues from there.
+
+Stop rules (:class:`StopRule`: early stopping, a sweeper's pruning) are asked after
+each evaluation; one that answers ends training after a checkpoint. Before anything
+is evaluated or saved, the training loss since the last evaluation and the weights
+must be finite: a run that diverged raises :class:`Diverged` and saves nothing.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ import logging
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Protocol
+from typing import Any, Iterator, Protocol, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -31,10 +36,11 @@ from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from ..data.augment import Augmenter
-from ..data.mnist import MNISTData, batches, steps_per_epoch
+from ..data.mnist import MNISTData, batches
 from .evaluation import evaluate
-from .snapshots import WeightsHistory
+from ..record.folder import Status
 from .runtime import StopRequest
+from .snapshots import WeightsHistory
 from .tracking.base import Tracker
 
 log = logging.getLogger(__name__)
@@ -46,21 +52,18 @@ class LoopSettings:
 
     Attributes:
         epochs, batch_size, eval_every (steps), checkpoint_every (steps),
-        max_steps (None: all epochs), seed (batch order, augmentation), progress.
+        total_steps (all epochs, capped by ``trainer.max_steps``), steps_per_epoch,
+        seed (batch order, augmentation), progress.
     """
 
     epochs: int
     batch_size: int
     eval_every: int
     checkpoint_every: int
-    max_steps: int | None
+    total_steps: int
+    steps_per_epoch: int
     seed: int
     progress: bool = True
-
-    def total_steps(self, num_train: int) -> int:
-        """Steps of the whole run: all epochs, capped by ``max_steps``."""
-        total = self.epochs * steps_per_epoch(num_train, self.batch_size)
-        return min(total, self.max_steps) if self.max_steps else total
 
 
 @dataclass
@@ -120,10 +123,47 @@ class LoopState:
     train_images: int = 0
     best: tuple[float, int] = (math.inf, -1)  # (validation error, step)
     rows: list[dict[str, float]] = field(default_factory=list)
+    stopped: dict[str, Any] | None = None  # {"step", "reason"} when a stop rule ended it
+
+
+@dataclass(frozen=True)
+class Stop:
+    """A stop rule's answer: end training now, with this status and why.
+
+    ``completed``: training ends and the run is tested as at its last step (early
+    stopping). Any other status (``pruned``) ends the run after a checkpoint,
+    untested, as a Ctrl-C does.
+    """
+
+    status: Status
+    reason: str
+
+
+class StopRule(Protocol):
+    """Asked after every evaluation whether training should end (early stopping, pruning)."""
+
+    def check(self, rows: list[dict[str, float]]) -> Stop | None:
+        """``rows``: every metrics row so far, the newest last; None to go on."""
+
+
+class RunStopped(Exception):
+    """A stop rule ended the run with a status other than ``completed``, after a checkpoint."""
+
+    def __init__(self, stop: Stop, step: int) -> None:
+        super().__init__(f"{stop.status} at step {step}: {stop.reason}")
+        self.stop, self.step = stop, step
+
+
+class Diverged(Exception):
+    """The training loss or the weights are no longer finite (NaN or infinite) at ``step``."""
+
+    def __init__(self, step: int, what: str) -> None:
+        super().__init__(f"diverged at step {step}: {what}")
+        self.step, self.what = step, what
 
 
 class Saver(Protocol):
-    """Where the loop's checkpoints go (:class:`mnist_lab.training.parts.Run`)."""
+    """Where the loop's checkpoints go (:class:`mnist_lab.training.run.Run`)."""
 
     def save_checkpoint(self, state: LoopState) -> None:
         """Everything needed to resume at ``state.step``."""
@@ -150,8 +190,7 @@ def train_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer,
 def _batch_stream(data: MNISTData, loop: LoopSettings, start_step: int,
                   augmenter: Augmenter | None) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """Model inputs and labels from ``start_step`` on, epoch after epoch."""
-    per_epoch = steps_per_epoch(len(data.train), loop.batch_size)
-    first_epoch, first_batch = divmod(start_step, per_epoch)
+    first_epoch, first_batch = divmod(start_step, loop.steps_per_epoch)
     step = start_step
     for epoch in range(first_epoch, loop.epochs):
         start = first_batch if epoch == first_epoch else 0
@@ -164,23 +203,25 @@ def _batch_stream(data: MNISTData, loop: LoopSettings, start_step: int,
 def fit(model: torch.nn.Module, optimizer: torch.optim.Optimizer,
         scheduler: torch.optim.lr_scheduler.LRScheduler, data: MNISTData,
         loop: LoopSettings, state: LoopState, history: WeightsHistory, tracker: Tracker,
-        saver: Saver, augmenter: Augmenter | None = None) -> LoopState:
+        saver: Saver, augmenter: Augmenter | None = None,
+        stop_rules: Sequence[StopRule] = ()) -> LoopState:
     """Train from ``state.step`` to the end of the run; return the final state.
 
-    ``saver`` writes a checkpoint every ``checkpoint_every`` steps, at the end and
-    on a stop request, and the best weights whenever the validation error falls
-    below its lowest so far.
+    ``saver`` writes a checkpoint every ``checkpoint_every`` steps, at the end, on a
+    stop request and when a stop rule ends training, and the best weights whenever
+    the validation error falls below its lowest so far.
 
     Raises:
         KeyboardInterrupt: a stop was requested; a checkpoint was written first.
+        RunStopped: a stop rule ended the run untested (``pruned``), after a checkpoint.
+        Diverged: the training loss or the weights are not finite; nothing was saved.
     """
-    total = loop.total_steps(len(data.train))
-    per_epoch = steps_per_epoch(len(data.train), loop.batch_size)
+    total = loop.total_steps
     model.train()
     bar = tqdm(total=total, initial=state.step, unit="step", dynamic_ncols=True,
                disable=None if loop.progress else True, leave=False)
     stream = _batch_stream(data, loop, state.step, augmenter)
-    with StopRequest() as stop, bar, logging_redirect_tqdm():
+    with StopRequest() as request, bar, logging_redirect_tqdm():
         session_start = time.perf_counter() - state.elapsed_s
         tick = time.perf_counter()
         for x, y in stream:
@@ -195,20 +236,48 @@ def fit(model: torch.nn.Module, optimizer: torch.optim.Optimizer,
             bar.update()
             at_end = state.step == total
             evaluate_now = state.step % loop.eval_every == 0 or at_end
-            save_now = state.step % loop.checkpoint_every == 0 or at_end or stop.requested
-            if evaluate_now or save_now:
-                if data.train.images.is_cuda:
-                    torch.cuda.synchronize()
-                state.train_s += time.perf_counter() - tick
-                state.elapsed_s = time.perf_counter() - session_start
-                if evaluate_now and _evaluate(model, data, state, lr, per_epoch, history, tracker):
+            save_now = state.step % loop.checkpoint_every == 0 or at_end or request.requested
+            if not (evaluate_now or save_now):
+                continue
+            if data.train.images.is_cuda:
+                torch.cuda.synchronize()
+            state.train_s += time.perf_counter() - tick
+            state.elapsed_s = time.perf_counter() - session_start
+            check_finite(model, state)
+            stop = None
+            if evaluate_now:
+                if _evaluate(model, data, state, lr, loop.steps_per_epoch, history, tracker):
                     saver.save_best(state)
-                if save_now:
-                    saver.save_checkpoint(state)
-                if stop.requested:
-                    stop.hand_over(state.step)
-                tick = time.perf_counter()
+                stop = next(filter(None, (rule.check(state.rows) for rule in stop_rules)), None)
+            if save_now or stop:
+                saver.save_checkpoint(state)
+            if stop:
+                return _stopped(state, stop)
+            if request.requested:
+                request.hand_over(state.step)
+            tick = time.perf_counter()
     return state
+
+
+def _stopped(state: LoopState, stop: Stop) -> LoopState:
+    """End training by a stop rule: go on to the test (``completed``) or raise."""
+    log.info("Training stopped at step %d: %s", state.step, stop.reason)
+    if stop.status != Status.COMPLETED:
+        raise RunStopped(stop, state.step)
+    state.stopped = {"step": state.step, "reason": stop.reason}
+    return state
+
+
+def check_finite(model: torch.nn.Module, state: LoopState) -> None:
+    """Raise :class:`Diverged` unless the training loss since the last evaluation and
+    every weight are finite (checked before anything is evaluated or saved)."""
+    loss = state.window.loss_sum.item()
+    if not math.isfinite(loss):
+        raise Diverged(state.step, f"the training loss is {'NaN' if math.isnan(loss) else loss}")
+    bad = next((name for name, p in model.named_parameters() if not torch.isfinite(p).all()),
+               None)
+    if bad is not None:
+        raise Diverged(state.step, f"the weights of {bad} are not finite")
 
 
 def _evaluate(model: torch.nn.Module, data: MNISTData, state: LoopState, lr: float,

@@ -1,9 +1,21 @@
-"""One whole run: typed settings in, trained model and run record out.
+"""One run as a recipe, read top to bottom: set up, train, test, close.
 
-``run.py`` calls :func:`run_experiment`; this module takes the run directory's
-lock, builds the parts (device, data, model, optimizer, trackers), restores a
-checkpoint when resuming, trains, evaluates the test split once at the end, and
-writes the summary.
+``run.py`` calls :func:`run_experiment` with typed settings and the Hydra job:
+
+1. **Lock** the run folder (:class:`~mnist_lab.record.lock.RunLock`, a heartbeat every
+   ``trainer.heartbeat_s`` seconds) and decide how the run starts: fresh, or from
+   its checkpoint (:mod:`.resume`; resume is this branch of set-up, not a second path).
+2. **Set up** the parts (:func:`set_up`): the model with fresh weights from the seed
+   (before any data is read, so its own checks come first), the device and threads,
+   the data, the optimizer and schedule, the weight history; a checkpoint's state
+   restored over them.
+3. **Train** (:func:`mnist_lab.training.loop.fit`) until the last step or a stop rule
+   (early stopping, a sweeper's pruning) ends it.
+4. **Test** the final weights and ``best.pt`` on the test split (:func:`test`).
+5. **Close**: the summary and every tracker's end (or, on failure, the status).
+
+:class:`Run` holds the live parts and is the one place that writes and restores the
+run's checkpoint and its best-validation weights.
 """
 
 from __future__ import annotations
@@ -11,128 +23,101 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import torch
 
 from . import provenance
-from ..data.augment import Augmenter
-from ..record.checkpoint import Checkpoint
-from ..config.schema import MNIST, Config, component
-from ..config.resolvers import anchored
-from ..data.mnist import load_data, steps_per_epoch
-from .evaluation import EvalResult, evaluate
 from ..config.job import JobInfo
-from ..record.folder import RunRecord, Status, discard_session_files, failure_summary, now
-from .resume import check_start, describe, resumed_settings
-from .parts import Run, loop_settings, new_model
+from ..config.resolvers import anchored
+from ..config.schema import MNIST, Config, component
+from ..data.augment import Augmenter
+from ..data.mnist import MNISTData, load_data, steps_per_epoch
+from ..errors import RunError, UserError
+from ..models.build import build_model
+from ..record.checkpoint import Checkpoint, ModelSpec
+from ..record.folder import (RunRecord, Status, discard_session_files, failure_summary, now)
 from ..record.lock import RunLock
+from .evaluation import EvalResult, evaluate
+from .loop import Diverged, LoopSettings, LoopState, RunStopped, StopRule, Window, fit
+from .optim import build_optimizer, build_scheduler
+from .resume import check_start, describe, resumed_settings
 from .runtime import (JobRequeued, check_data_visible, configure_threads,
                       deterministic_algorithms, device_name, resolve_device, slurm_job)
+from .snapshots import WeightsHistory
 from .tracking.base import RunEnd, Tracker, Trackers
 from .tracking.local import LocalTracker
-from .loop import LoopState, fit
 
 log = logging.getLogger(__name__)
 PROBE_IMAGES = 8  # fixed validation images whose feature maps are shown
 
 
-def run_experiment(cfg: Config, job: JobInfo, extra_trackers: list[Tracker] = ()) -> float:
+def run_experiment(cfg: Config, job: JobInfo, extra_trackers: Sequence[Tracker] = (),
+                   stop_rules: Sequence[StopRule] = ()) -> float:
     """Train and evaluate one run; return the best validation error (a fraction).
 
-    The run holds its directory's lock (:class:`~mnist_lab.record.lock.RunLock`, with
-    a heartbeat every ``trainer.heartbeat_s`` seconds) from before it reads the
-    record until it has written it. The trackers are the local record, those
-    ``cfg.logger`` asks for, and ``extra_trackers``.
+    The run holds its folder's lock from before it reads the record until it has
+    written it. The trackers are the local record, those ``cfg.logger`` asks for, and
+    ``extra_trackers``; ``stop_rules`` may end training early (see :class:`StopRule`).
 
     Raises:
         UserError: bad config value, missing data, nothing to resume, W&B online
             without credentials (all before training); RunDirBusy: another live
-            run holds the directory (nothing is written).
+            run holds the folder (nothing is written).
+        RunError: the run diverged, or its record could not be written (status
+            ``diverged`` or ``failed``, one line).
+        RunStopped: a stop rule ended it with a status other than ``completed``
+            (a sweeper's pruning: ``pruned``), after a checkpoint.
         KeyboardInterrupt: stopped by Ctrl-C/SIGTERM after writing a checkpoint.
     """
     record = RunRecord(job.run_dir)
     cfg = anchored(cfg, job.launch_dir)
     with RunLock(record.lock_path, cfg.trainer.heartbeat_s):
-        cfg, checkpoint, previous = _checked_start(cfg, job, record)  # refused: nothing touched
+        checkpoint = check_start(record, cfg.trainer.resume, job.multirun, job.overrides)
+        previous = record.read_summary() or {}
+        if checkpoint is not None:  # a resume: the run's own settings, and the command's
+            cfg = anchored(resumed_settings(cfg, checkpoint, job.overrides,  # runtime keys
+                                            previous.get("overrides", [])), job.launch_dir)
+        loop = loop_settings(cfg, MNIST.num_train)
+        if checkpoint is not None and _is_complete(loop, checkpoint, previous, record, cfg):
+            discard_session_files(job.run_dir, job.hydra_subdir, job.launch_dir)
+            return previous.get("val/best_error", checkpoint.loop["best"][0])
         try:
-            return _run_locked(cfg, job, record, checkpoint, previous, extra_trackers)
+            trackers = Trackers([LocalTracker(record), *make_trackers(cfg.logger, job),
+                                 *extra_trackers])
+            with deterministic_algorithms(cfg.trainer.deterministic):
+                run = set_up(cfg, loop, record, checkpoint)
+                summary = start_summary(job, run, checkpoint is not None, previous)
+                return train_test_close(run, trackers, summary, job, stop_rules)
         finally:
             if record.has_record():
                 log.info("Run record: %s", record.dir.resolve())
 
 
-def _checked_start(cfg: Config, job: JobInfo,
-                   record: RunRecord) -> tuple[Config, Checkpoint | None, dict[str, Any]]:
-    """The settings, the checkpoint to resume from (or None) and the previous summary.
-
-    Raises:
-        UserError: the start is refused (another run's record, nothing to resume, a
-            setting a resumed run cannot change); nothing has been written.
-    """
-    checkpoint = check_start(record, cfg.trainer.resume, job.multirun, job.overrides)
-    previous = record.read_summary() or {}
-    if checkpoint is not None:
-        cfg = anchored(resumed_settings(cfg, checkpoint, job.overrides,
-                                        previous.get("overrides", [])), job.launch_dir)
-    return cfg, checkpoint, previous
+def loop_settings(cfg: Config, num_train: int) -> LoopSettings:
+    """The training loop's plain settings; ``total_steps`` is computed here, once."""
+    per_epoch = steps_per_epoch(num_train, cfg.data.batch_size)
+    total = cfg.trainer.epochs * per_epoch
+    if cfg.trainer.max_steps:
+        total = min(total, cfg.trainer.max_steps)
+    return LoopSettings(cfg.trainer.epochs, cfg.data.batch_size, cfg.trainer.eval_every,
+                        cfg.trainer.checkpoint_every, total, per_epoch, cfg.seed,
+                        cfg.trainer.progress)
 
 
-def _run_locked(cfg: Config, job: JobInfo, record: RunRecord, checkpoint: Checkpoint | None,
-                previous: dict[str, Any], extra_trackers: list[Tracker]) -> float:
-    """:func:`run_experiment` once the run directory is locked and its start checked."""
-    if checkpoint is not None and _is_complete(cfg, checkpoint, previous, record):
-        discard_session_files(job.run_dir, job.hydra_subdir, job.launch_dir)
-        return previous.get("val/best_error", checkpoint.loop["best"][0])
-    trackers = Trackers([LocalTracker(record), *make_trackers(cfg.logger, job), *extra_trackers])
-    with deterministic_algorithms(cfg.trainer.deterministic):
-        model = new_model(cfg)  # before the data: a model's own checks come first
-        note_missing_views(model)
-        device = resolve_device(cfg.trainer.device)
-        threads = configure_threads(cfg.trainer.num_threads)
-        check_data_visible(cfg.data.root)
-        data = load_data(cfg.data.root, cfg.data.download, cfg.data.val_size,
-                         cfg.data.normalize, device)
-        run = Run.build(cfg, model, data, device, record, checkpoint)
-        summary = start_summary(job, cfg, checkpoint is not None, previous,
-                                {"device": str(device), "device_name": device_name(device),
-                                 "num_threads": threads, "slurm": slurm_job()})
-        return _train_tracked(run, trackers, summary, job)
-
-
-def _is_complete(cfg: Config, checkpoint: Checkpoint, previous: dict[str, Any],
-                 record: RunRecord) -> bool:
+def _is_complete(loop: LoopSettings, checkpoint: Checkpoint, previous: dict[str, Any],
+                 record: RunRecord, cfg: Config) -> bool:
     """A resumed run that already completed all its steps: nothing to do (logged)."""
-    total = loop_settings(cfg).total_steps(MNIST.num_train)
-    if checkpoint.step >= total and previous.get("status") == Status.COMPLETED:
+    if checkpoint.step >= loop.total_steps and previous.get("status") == Status.COMPLETED:
         log.info("The run in %s is complete (%d steps): nothing to do. To train longer, "
                  "resume it with more trainer.epochs or trainer.max_steps.",
                  record.dir, checkpoint.step)
         return True
     schedule = component(cfg.optimizer, "optimizer")[1].get("schedule", "constant")
-    log.info("%s", describe(checkpoint, schedule, total))
+    log.info("%s", describe(checkpoint, schedule, loop.total_steps))
     return False
-
-
-def _train_tracked(run: Run, trackers: Trackers, summary: dict[str, Any], job: JobInfo) -> float:
-    """Train and test with the trackers told of the start, the end or the failure."""
-    probe = run.data.norm.apply(run.data.val.images[:PROBE_IMAGES])
-    try:
-        trackers.log_start(summary, probe, run.state.rows)
-        best = train_and_test(run, trackers, summary, probe)
-    except BaseException as error:
-        stopped = isinstance(error, KeyboardInterrupt)
-        requeued = isinstance(error, JobRequeued)  # submitit requeued the SLURM job
-        status = Status.REQUEUED if requeued else \
-            Status.INTERRUPTED if stopped else Status.FAILED
-        trackers.log_failure({**summary, **failure_summary(error, status)})
-        trackers.close(1 if status is Status.FAILED else 130)
-        if stopped:
-            log.warning("Stopped; continue with: %s", continue_command(job))
-        raise
-    trackers.close(0)
-    return best
 
 
 def make_trackers(logger: Any, job: JobInfo) -> list[Tracker]:
@@ -151,6 +136,155 @@ def make_trackers(logger: Any, job: JobInfo) -> list[Tracker]:
     return []
 
 
+# -- 2. set up ---------------------------------------------------------------------------
+
+@dataclass
+class Run:
+    """The live parts of a run, built from settings (and a checkpoint when resuming)."""
+
+    cfg: Config
+    data: MNISTData
+    record: RunRecord
+    model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: Any
+    loop: LoopSettings
+    state: LoopState
+    history: WeightsHistory
+    device: torch.device
+    threads: int
+    checkpoint_step: int | None = None  # the step of the checkpoint.pt on disk
+
+    def restore(self, checkpoint: Checkpoint | None) -> None:
+        """Load a checkpoint's state, or start the record of a fresh run."""
+        if checkpoint is None:
+            self.record.start_metrics()
+            return
+        self.checkpoint_step = checkpoint.step
+        self.model.load_state_dict(checkpoint.model_state)
+        self.optimizer.load_state_dict(checkpoint.optimizer_state)
+        self.scheduler.load_state_dict(checkpoint.scheduler_state)
+        torch.set_rng_state(checkpoint.rng["torch"])
+        if torch.cuda.is_available() and checkpoint.rng["cuda"]:  # as many GPUs as now seen
+            torch.cuda.set_rng_state_all(checkpoint.rng["cuda"][:torch.cuda.device_count()])
+        loop = checkpoint.loop
+        self.state = LoopState(step=loop["step"], window=self.state.window,
+                               elapsed_s=loop["elapsed_s"], train_s=loop["train_s"],
+                               train_images=loop["train_images"], best=tuple(loop["best"]))
+        self.state.window.load_state_dict(loop["window"])
+        self.record.start_metrics(keep_until_step=self.state.step)
+        self._forget_best_after(self.state.step)
+        self.state.rows = self.record.read_metrics()
+        saved = self.record.load_weights_history()
+        if saved is not None:
+            self.history.load_state_dict(saved, self.state.step, len(self.state.rows))
+
+    def _forget_best_after(self, step: int) -> None:
+        """Set ``best.pt`` aside when it is not of a step up to the checkpoint's ``step``.
+
+        After a crash, ``best.pt`` may hold weights of steps the resumed run trains
+        again (on another device or thread count, not bit for bit); kept, it would be
+        tested as the weights at ``val/best_step``, which it is not.
+        """
+        if not self.record.has_best():
+            return
+        try:
+            best_step = self.record.load_best().step
+        except UserError:
+            best_step = None
+        if best_step is None or best_step > step:
+            log.warning("best.pt (step %s) is not from the steps up to the checkpoint (step "
+                        "%d); it is kept as %s, and the resumed run saves its own best "
+                        "weights.", best_step if best_step is not None else "unreadable",
+                        step, self.record.set_aside_best("discarded"))
+
+    def spec(self) -> ModelSpec:
+        """What rebuilds the model from a saved file alone."""
+        target, kwargs = component(self.cfg.model)
+        return ModelSpec(target, kwargs, self.data.in_shape, self.data.num_classes,
+                         self.data.classes, self.data.norm.mean, self.data.norm.std)
+
+    def saved(self, state: LoopState, **resuming: Any) -> Checkpoint:
+        """The model's weights and description at ``state.step``."""
+        return Checkpoint(state.step, now(), self.spec(), self.model.state_dict(),
+                          dataclasses.asdict(self.cfg), **resuming)
+
+    def save_checkpoint(self, state: LoopState) -> None:
+        """Weights history first, then the checkpoint (both atomic)."""
+        self.record.save_weights_history(self.history.state_dict())
+        self.record.save_checkpoint(self.saved(
+            state, optimizer_state=self.optimizer.state_dict(),
+            scheduler_state=self.scheduler.state_dict(),
+            rng={"torch": torch.get_rng_state(),
+                 "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []},
+            loop={"step": state.step, "total_steps": self.loop.total_steps,
+                  "elapsed_s": state.elapsed_s, "train_s": state.train_s,
+                  "train_images": state.train_images, "best": list(state.best),
+                  "window": state.window.state_dict()}))
+        self.checkpoint_step = state.step
+
+    def save_best(self, state: LoopState) -> None:
+        """``best.pt``: the weights at ``state.best`` (a new lowest validation error)."""
+        self.record.save_best(self.saved(state, val_error=state.best[0]))
+
+    def best_model(self) -> torch.nn.Module | None:
+        """The model with the weights of ``best.pt``, on the training device.
+
+        None (with a warning) when there is no ``best.pt``, or when it is not of the
+        step of the lowest validation error, ``state.best``.
+        """
+        if not self.record.has_best():
+            return None
+        best = self.record.load_best()
+        if best.step != self.state.best[1]:
+            log.warning("best.pt is of step %d, not of val/best_step %d: it is not tested.",
+                        best.step, self.state.best[1])
+            return None
+        model = new_model(self.cfg)
+        model.load_state_dict(best.model_state)
+        return model.to(device=self.device, memory_format=torch.channels_last)
+
+
+def new_model(cfg: Config) -> torch.nn.Module:
+    """A model of the configured class with fresh weights from ``cfg.seed``, on the CPU.
+
+    Built before any data is read (the data's shape and classes are those the
+    config checks know, :data:`~mnist_lab.config.schema.MNIST`, which the data loader
+    asserts), so a constructor's own checks refuse bad arguments first.
+
+    Raises:
+        UserError: the class cannot be imported or refused its arguments.
+    """
+    torch.manual_seed(cfg.seed)
+    target, kwargs = component(cfg.model)
+    return build_model(target, kwargs, MNIST.in_shape, MNIST.num_classes)
+
+
+def set_up(cfg: Config, loop: LoopSettings, record: RunRecord,
+           checkpoint: Checkpoint | None) -> Run:
+    """Every part of the run, restored from ``checkpoint`` when resuming.
+
+    Raises:
+        UserError: the model refused its arguments, the data is missing or damaged,
+            the device does not exist (before any training).
+    """
+    model = new_model(cfg)  # before the data: a model's own checks come first
+    note_missing_views(model)
+    device = resolve_device(cfg.trainer.device)
+    threads = configure_threads(cfg.trainer.num_threads)
+    check_data_visible(cfg.data.root)
+    data = load_data(cfg.data.root, cfg.data.download, cfg.data.val_size,
+                     cfg.data.normalize, device)
+    model.to(device=device, memory_format=torch.channels_last)
+    optimizer = build_optimizer(cfg.optimizer, model.parameters())
+    scheduler = build_scheduler(cfg.optimizer, optimizer, loop.total_steps)
+    history = WeightsHistory(int(cfg.trainer.snapshot_max_mb * 2**20))
+    run = Run(cfg, data, record, model, optimizer, scheduler, loop,
+              LoopState(step=0, window=Window.zeros(device)), history, device, threads)
+    run.restore(checkpoint)
+    return run
+
+
 def note_missing_views(model: torch.nn.Module) -> None:
     """One log line when the model shows no feature maps or filters (no such methods)."""
     missing = [m for m in ("feature_maps", "conv_weights") if not hasattr(model, m)]
@@ -159,43 +293,94 @@ def note_missing_views(model: torch.nn.Module) -> None:
                  type(model).__name__, "() or ".join(missing))
 
 
-def start_summary(job: JobInfo, cfg: Config, resumed: bool, previous: dict[str, Any],
-                  where: dict[str, Any]) -> dict[str, Any]:
-    """``summary.json`` at the start: status running, the run's own overrides and config.
+def start_summary(job: JobInfo, run: Run, resumed: bool,
+                  previous: dict[str, Any]) -> dict[str, Any]:
+    """``summary.json`` at the start: status running, the run's own overrides and config,
+    where it computes and the model's size.
 
     A resumed run keeps the overrides and start time it began with; the command
     that resumed it is added as ``resumed_with``.
     """
     summary = {"status": Status.RUNNING, "overrides": job.overrides, "started_at": now(),
-               "config": job.config, **where}
+               "config": job.config, "device": str(run.device),
+               "device_name": device_name(run.device), "num_threads": run.threads,
+               "slurm": slurm_job(),
+               "model/params": sum(p.numel() for p in run.model.parameters())}
     if resumed:
         summary.update(overrides=previous.get("overrides", job.overrides),
                        started_at=previous.get("started_at", summary["started_at"]),
-                       config=dataclasses.asdict(cfg), resumed_with=job.overrides,
+                       config=dataclasses.asdict(run.cfg), resumed_with=job.overrides,
                        resumed_at=now())
     return summary
 
 
+# -- 3. to 5. train, test, close ----------------------------------------------------------
+
+def train_test_close(run: Run, trackers: Trackers, summary: dict[str, Any], job: JobInfo,
+                     stop_rules: Sequence[StopRule]) -> float:
+    """Train and test with the trackers told of the start, the end or the failure."""
+    probe = run.data.norm.apply(run.data.val.images[:PROBE_IMAGES])
+    try:
+        trackers.log_start(summary, probe, run.state.rows)
+        augmenter = Augmenter(run.cfg.data.augment, run.cfg.seed) \
+            if run.cfg.data.augment.enabled else None
+        state = fit(run.model, run.optimizer, run.scheduler, run.data, run.loop, run.state,
+                    run.history, trackers, run, augmenter, stop_rules)
+        test(run, state, trackers, summary, probe)
+    except BaseException as error:
+        status, instead = ended_by(error, run)
+        trackers.log_failure({**summary, **failure_summary(instead or error, status), **(
+            {"stopped": _stop_fields(error)} if isinstance(error, RunStopped) else {})})
+        trackers.close(1 if status in (Status.FAILED, Status.DIVERGED) else 130)
+        if status is Status.INTERRUPTED:
+            log.warning("Stopped; continue with: %s", continue_command(job))
+        if instead is not None:
+            raise instead from None
+        raise
+    trackers.close(0)
+    return state.best[0]
+
+
+def ended_by(error: BaseException, run: Run) -> tuple[Status, BaseException | None]:
+    """The status a run that raised ``error`` ends with, and the error to raise instead
+    (a one-line :class:`RunError` for a divergence), or None to raise ``error`` itself."""
+    if isinstance(error, Diverged):
+        lr = component(run.cfg.optimizer, "optimizer")[1].get("lr")
+        kept = (f"checkpoint.pt (step {run.checkpoint_step}) and best.pt keep the last finite "
+                "weights" if run.checkpoint_step is not None else
+                "it diverged before its first checkpoint")
+        return Status.DIVERGED, RunError(
+            f"Training diverged at step {error.step}: {error.what}. Nothing non-finite was "
+            f"saved: {kept}. Try a lower optimizer.lr (this run: {lr}).")
+    if isinstance(error, RunStopped):
+        return error.stop.status, None
+    if isinstance(error, JobRequeued):  # submitit requeued the SLURM job
+        return Status.REQUEUED, None
+    if isinstance(error, KeyboardInterrupt):
+        return Status.INTERRUPTED, None
+    return Status.FAILED, None
+
+
+def _stop_fields(stopped: RunStopped) -> dict[str, Any]:
+    return {"step": stopped.step, "reason": stopped.stop.reason}
+
+
 def continue_command(job: JobInfo) -> str:
-    """How to continue a stopped run: the same sweep into its directory, or the run."""
+    """How to continue a stopped run: the same sweep into its folder, or the run."""
     if job.multirun:
         return ("the same command with hydra.sweep.dir=" + str(Path(job.run_dir).parent)
                 + " (completed jobs are skipped, this one resumes)")
     return f"python run.py trainer.resume={job.run_dir}"
 
 
-def train_and_test(run: Run, trackers: Tracker, summary: dict[str, Any],
-                   probe: torch.Tensor) -> float:
-    """Train to the end, evaluate the test split, write the summary; best val error.
+def test(run: Run, state: LoopState, trackers: Tracker, summary: dict[str, Any],
+         probe: torch.Tensor) -> None:
+    """Evaluate the test split, write the summary and tell the trackers of the end.
 
     The test split is evaluated with the final weights and with ``best.pt``;
     ``trainer.test_on`` picks which one is ``test/error`` and is shown in the
     trackers' final figures (confusion matrix, feature maps).
     """
-    augmenter = Augmenter(run.cfg.data.augment, run.cfg.seed) \
-        if run.cfg.data.augment.enabled else None
-    state = fit(run.model, run.optimizer, run.scheduler, run.data, run.loop, run.state,
-                run.history, trackers, run, augmenter)
     test_start = time.perf_counter()
     final = evaluate(run.model, run.data.test, run.data.norm, keep_predictions=True)
     best_model = run.best_model()
@@ -213,7 +398,6 @@ def train_and_test(run: Run, trackers: Tracker, summary: dict[str, Any],
              "%.2f%% at step %d; %.0f s", 100 * chosen.error, 100 * (1 - chosen.error),
              summary["test/weights"], chosen.num_images, 100 * state.best[0], state.best[1],
              wall_s)
-    return state.best[0]
 
 
 def final_figures(run: Run, state: LoopState, chosen: EvalResult, final: EvalResult,
@@ -223,9 +407,9 @@ def final_figures(run: Run, state: LoopState, chosen: EvalResult, final: EvalRes
     ``test/error`` is that of the weights ``trainer.test_on`` chose
     (``test/weights``); ``test/final_error`` and ``test/best_checkpoint_error``
     are those of the final weights and of ``best.pt`` (the weights at
-    ``val/best_step``).
+    ``val/best_step``). ``train/step_ms`` is the mean time of a training step in
+    milliseconds (evaluations and checkpoints excluded).
     """
-    per_epoch = steps_per_epoch(len(run.data.train), run.loop.batch_size)
     return {
         "status": Status.COMPLETED,
         "test/error": chosen.error,
@@ -238,8 +422,10 @@ def final_figures(run: Run, state: LoopState, chosen: EvalResult, final: EvalRes
         "val/best_step": state.best[1],
         "val/final_error": state.rows[-1]["val/error"] if state.rows else None,
         "steps": state.step,
-        "epochs": round(state.step / per_epoch, 4),
+        "epochs": round(state.step / run.loop.steps_per_epoch, 4),
         "wall_s": round(wall_s, 3),
         "train/images_per_s": round(state.train_images / state.train_s, 1)
         if state.train_s else None,
+        "train/step_ms": round(1000 * state.train_s / state.step, 3) if state.step else None,
+        **({"stopped": state.stopped} if state.stopped else {}),
     }
