@@ -12,6 +12,7 @@ validation error, which a sweeper minimises). The work lives in ``mnist_lab``.
 import importlib.util
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 import hydra
@@ -23,6 +24,7 @@ from mnist_lab.sweeps.callback import LAUNCH_DIR_ENV
 from mnist_lab.config.settings import to_settings  # registers the schemas and resolvers
 from mnist_lab.errors import RunError, UserError
 from mnist_lab.config.job import JobInfo
+from mnist_lab.config.resolvers import resume_path
 from mnist_lab.record.folder import discard_session_files, record_failure
 from mnist_lab.training.runtime import slurm_job
 from mnist_lab.record.lock import RunDirBusy
@@ -105,8 +107,29 @@ def missing_optuna(argv: list[str]) -> str | None:
     return None
 
 
+def unwritable_resume(argv: list[str]) -> str | None:
+    """The one-line error for a resume into a folder that cannot be written, else None.
+
+    Hydra opens the run's log file in that folder before mnist_lab runs, and reports a
+    read-only folder as "Unable to configure handler 'file'", with a traceback.
+    """
+    given = dict(a.lstrip("+").partition("=")[::2] for a in argv if "=" in a)
+    resume = given.get("trainer.resume", "")
+    folder = resume_path(resume) or (given.get("hydra.run.dir") if resume.lower() == "true"
+                                     else None)
+    if not folder or not Path(folder).is_dir():
+        return None
+    try:
+        tempfile.TemporaryFile(dir=folder).close()
+    except OSError as error:
+        return (f"Error: cannot resume the run in '{folder}': the folder cannot be written "
+                f"({(error.strerror or str(error)).lower()}). Make it writable, or copy the "
+                "run folder somewhere writable and resume the copy.")
+    return None
+
+
 if __name__ == "__main__":
-    if error := missing_optuna(sys.argv[1:]):
+    if error := missing_optuna(sys.argv[1:]) or unwritable_resume(sys.argv[1:]):
         print(error, file=sys.stderr)
         sys.exit(2)
     try:

@@ -23,6 +23,7 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
+from .config.trust import Trust, add_trust_option, forget_working_directory
 from .errors import UserError
 from .models.build import WEIGHTS, load_model
 from .recognise.predict import Prediction, PreprocessedFolder, expand, predict
@@ -69,11 +70,12 @@ def main(argv: list[str] | None = None) -> int:
                         help="cpu (default), auto (a GPU if there is one), cuda or cuda:N")
     parser.add_argument("--workers", type=_positive_int, default=min(4, os.cpu_count() or 1),
                         help="threads reading and preparing images (default: cores, at most 4)")
+    add_trust_option(parser)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")  # e.g. which model module
     try:
         args.device = resolve_device(args.device, key="--device")
-        loaded = load_model(args.run_dir, args.device)
+        loaded = load_model(args.run_dir, args.device, trust=Trust.from_env(args.trust))
     except UserError as error:
         print(f"Error: {error}", file=sys.stderr)
         return 2
@@ -100,4 +102,5 @@ def report_problems(results: list[Prediction], folder: PreprocessedFolder | None
 
 
 if __name__ == "__main__":
+    forget_working_directory()
     sys.exit(main())

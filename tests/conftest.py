@@ -149,6 +149,13 @@ def data_root_state(root: Path) -> dict[str, tuple[int, int]]:
             for p in sorted(root.rglob("*"))} | {".": (0, root.stat().st_mtime_ns)}
 
 
+@pytest.fixture
+def old_run(tmp_path: Path) -> Path:
+    """A copy of a run folder written by mnist_lab 90f9aef (``tests/fixtures/run_90f9aef``:
+    ConvNet [2,4] with FC 16, 40 steps at lr 0.05, logger=none), free to change."""
+    return Path(shutil.copytree(REPO / "tests" / "fixtures" / "run_90f9aef", tmp_path / "run"))
+
+
 @pytest.fixture(scope="session")
 def short_run(tmp_path_factory: pytest.TempPathFactory, data_root: Path) -> Path:
     """One real 300-step run shared by the tests that read a finished run's record."""

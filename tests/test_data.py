@@ -15,6 +15,7 @@ from torchvision.datasets import MNIST as TorchvisionMNIST
 from conftest import data_root_state
 from mnist_lab.data.mnist import (DataError, Normalization, batches, epoch_order, load_data,
                             load_mnist, pixel_stats, read_split, split_test, steps_per_epoch)
+from mnist_lab.data import integrity
 from mnist_lab.data.integrity import RAW_FILES, md5_cache_file
 
 TRAIN_LABELS = "train-labels-idx1-ubyte"
@@ -168,7 +169,9 @@ def test_a_changed_byte_fails_the_md5_check(tmp_path, data_root):
         "the published a25bea736e30d166cdddb491f175f624. Download MNIST again")
 
 
-def test_md5_check_is_cached_by_path_size_and_mtime(tmp_path, data_root, monkeypatch):
+def test_md5_check_is_cached_by_what_a_user_cannot_set_back(tmp_path, data_root, monkeypatch):
+    """Cached by path, size, mtime, inode and ctime: a byte changed with the old mtime
+    restored (``touch -d``) is hashed again (issue 15: it was trained on before)."""
     monkeypatch.setenv("MNIST_LAB_CACHE", str(tmp_path / "cache"))
     (tmp_path / "cache").mkdir()
     md5_cache_file().write_text("{ half a file")  # a damaged cache counts as empty
@@ -179,17 +182,21 @@ def test_md5_check_is_cached_by_path_size_and_mtime(tmp_path, data_root, monkeyp
     copy = raw / TRAIN_LABELS
     stat = copy.stat()
     assert cached[str(copy)] == {"size": 60008, "mtime_ns": stat.st_mtime_ns,
+                                 "ino": stat.st_ino, "ctime_ns": stat.st_ctime_ns,
                                  "md5": "a25bea736e30d166cdddb491f175f624"}
     assert set(cached) == {str(copy)} | {
         str(data_root / "MNIST" / "raw" / n) for n in RAW_FILES if n != TRAIN_LABELS}
-    # Same path, size and mtime: not hashed again, so only the label check sees the change.
+    hashed = []
+    real_md5 = integrity.calculate_md5
+    monkeypatch.setattr(integrity, "calculate_md5", lambda p: hashed.append(p) or real_md5(p))
+    load_mnist(raw.parent.parent, download=False)
+    assert hashed == []  # unchanged files: not hashed again
     set_byte(copy, 8 + 4242, 255)
-    os.utime(copy, ns=(stat.st_atime_ns, stat.st_mtime_ns))
-    with pytest.raises(DataError, match="holds label 255 at index 4242"):
-        load_mnist(raw.parent.parent, download=False)
-    os.utime(copy)  # a new mtime: hashed again
+    os.utime(copy, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # the old mtime, set back
+    assert copy.stat().st_mtime_ns == stat.st_mtime_ns
     with pytest.raises(DataError, match="is damaged: its MD5 is"):
         load_mnist(raw.parent.parent, download=False)
+    assert hashed == [copy.resolve()]
 
 
 def test_md5_cache_location(tmp_path, monkeypatch):

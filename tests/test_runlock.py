@@ -134,3 +134,59 @@ def test_a_killed_run_is_shown_as_lost_with_how_to_resume_it(tmp_path, capsys):
     resumed = run_py(f"trainer.resume={run_dir}", cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert record.status() == "completed" and not (run_dir / LOCK).exists()
+
+
+def test_a_lock_is_held_only_while_it_names_this_run(tmp_path):
+    with RunLock(tmp_path / LOCK, 30) as lock:
+        assert lock.holds()
+        (tmp_path / LOCK).unlink()  # the run that took over has finished and released it
+        assert not lock.holds()
+        write_foreign_lock(tmp_path, heartbeat_age_s=0)
+        assert not lock.holds()
+
+
+@pytest.mark.parametrize("content", [
+    '{"host": 1, "pid": "x", "token": 2, "interval_s": "s", "heartbeat": [], "started": {}}',
+    '{"host": "h", "pid": true, "token": "t", "interval_s": 1, "heartbeat": 1, "started": 1}',
+    '{"host": "h", "pid": 1, "token": "t", "interval_s": 0, "heartbeat": 1, "started": 1}',
+    '[]', 'null', '{"host": "h"}'])
+def test_a_lock_of_the_wrong_shape_is_unreadable_not_a_crash(tmp_path, content):
+    (tmp_path / LOCK).write_text(content)
+    assert read_holder(tmp_path / LOCK) is None
+    with pytest.raises(RunDirBusy, match="its lock cannot be read"):
+        RunLock(tmp_path / LOCK, 1).acquire()  # young: one line, not a traceback
+    old = time.time() - TAKEOVER_TIMEOUT_S - 1
+    os.utime(tmp_path / LOCK, (old, old))
+    with RunLock(tmp_path / LOCK, 1) as lock:
+        assert read_holder(tmp_path / LOCK) == lock.holder
+
+
+def record_files(run_dir):
+    names = ("checkpoint.pt", "best.pt", "weights_history.pt", "summary.json", "metrics.csv")
+    return {name: (run_dir / name).read_bytes() for name in names}
+
+
+@pytest.mark.slow
+def test_a_frozen_run_that_wakes_after_its_successor_finished_writes_nothing(tmp_path):
+    """Run A is frozen (SIGSTOP) past 3 heartbeats; run B takes its folder over with
+    trainer.resume, finishes and releases the lock; A wakes (SIGCONT) and must exit 75
+    before writing anything, however soon its main thread gets to a write."""
+    run_dir = tmp_path / "frozen"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    a = run_py("trainer.max_steps=3000", "trainer.heartbeat_s=0.5", *RUN,
+               f"hydra.run.dir={run_dir}", cwd=tmp_path, popen=True, env=env)
+    try:
+        wait_for(lambda: (run_dir / "checkpoint.pt").exists(), what="A's first checkpoint")
+        os.kill(a.pid, signal.SIGSTOP)
+        time.sleep(2.0)  # more than 3 heartbeats of 0.5 s
+        b = run_py(f"trainer.resume={run_dir}", "trainer.max_steps=400", cwd=tmp_path, env=env)
+        assert b.returncode == 0, b.stderr[-2000:]
+        assert not (run_dir / LOCK).exists() and RunRecord(run_dir).status() == "completed"
+        finished = record_files(run_dir)
+        os.kill(a.pid, signal.SIGCONT)
+        assert a.wait(timeout=120) == EXIT_TAKEN_OVER
+    finally:
+        a.kill()
+    assert record_files(run_dir) == finished, "A wrote over B's record"
+    assert [r["step"] for r in RunRecord(run_dir).read_metrics()] == list(range(50, 401, 50))
+    assert "owns the record now" in a.stdout.read() + a.stderr.read()

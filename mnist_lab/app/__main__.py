@@ -2,6 +2,8 @@
 
 import sys
 
+from ..config.trust import forget_working_directory
 from .command import main
 
+forget_working_directory()
 sys.exit(main())

@@ -20,6 +20,7 @@ import argparse
 import os
 import sys
 
+from ..config.trust import Trust, add_trust_option
 from ..errors import UserError
 
 
@@ -47,6 +48,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
                         help="also make a public gradio.live link (off by default)")
     parser.add_argument("--device", default="cpu",
                         help="cpu (default), auto (a GPU if there is one), cuda or cuda:N")
+    add_trust_option(parser)
     return parser.parse_args(argv)
 
 
@@ -57,7 +59,8 @@ def main(argv: list[str] | None = None) -> int:
     from ..training.runtime import resolve_device
 
     try:
-        runs = load_runs(args.run_dirs, resolve_device(args.device, key="--device"))
+        runs = load_runs(args.run_dirs, resolve_device(args.device, key="--device"),
+                         Trust.from_env(args.trust))
     except UserError as error:
         print(f"Error: {error}", file=sys.stderr)
         return 2

@@ -16,9 +16,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..config.trust import Trust
 from ..errors import UserError
 from ..models.build import LoadedModel, load_model
 from ..record.folder import CHECKPOINT, HISTORY, RunRecord
+from ..training.snapshots import history_mismatch
 
 BN_NOTE = ("This model normalises each conv layer with batch normalisation; the snapshots "
            "hold conv weights and biases only, so past feature maps use today's "
@@ -142,6 +144,9 @@ def read_history(run_dir: Path, loaded: LoadedModel) -> tuple[list[Snapshot], st
         layers = list(zip(state["weights"], state["biases"]))
     except Exception as error:  # noqa: BLE001 - a damaged file costs the slider only
         return [], f"{HISTORY} cannot be read ({' '.join(str(error).split())[:120]})."
+    mismatch = history_mismatch(layers, len(steps), loaded.model.conv_weights())
+    if mismatch:
+        return [], f"{HISTORY} is not this model's history ({mismatch}): no history to show."
     record = RunRecord(run_dir)
     val = {int(r["step"]): r["val/error"] for r in record.read_metrics()}
     history = [Snapshot(s, val.get(s), [(w[i].float(), b[i].float()) for w, b in layers])
@@ -170,15 +175,19 @@ def _short(path: Path) -> str:
         return str(path)
 
 
-def load_runs(paths: list[str | Path], device: str = "cpu") -> list[AppRun]:
+def load_runs(paths: list[str | Path], device: str = "cpu",
+              trust: Trust | None = None) -> list[AppRun]:
     """Load every run of ``paths`` (see :func:`run_folders`) for the app.
+
+    ``trust``: the model classes that may be imported besides mnist_lab's own
+    (:func:`~mnist_lab.models.build.load_model`).
 
     Raises:
         UserError: a path without a checkpoint, or a damaged checkpoint.
     """
     runs = []
     for run_dir in run_folders(paths):
-        loaded = load_model(run_dir, device)
+        loaded = load_model(run_dir, device, trust=trust)
         key = _short(run_dir)
         run = AppRun(key, f"{key}: {describe(loaded)}", run_dir, loaded)
         if run.has_maps:

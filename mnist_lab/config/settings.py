@@ -12,13 +12,16 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
 from .schema import Config, NoLoggerConfig, WandbLoggerConfig, schema_for
 from ..errors import ConfigError, UserError
 from .checks import validate
+from .trust import Trust
 
 LOGGERS = {"none": NoLoggerConfig, "wandb": WandbLoggerConfig}
 
@@ -39,8 +42,26 @@ def to_settings(cfg: DictConfig) -> Config:
     settings = OmegaConf.to_object(cfg)
     assert isinstance(settings, Config), type(settings)
     _refuse_unknown_keys(settings)
+    _refuse_non_finite(dataclasses.asdict(settings))
     validate(settings)
     return settings
+
+
+def _refuse_non_finite(node: Any, prefix: str = "") -> None:
+    """Every number of the settings must be finite: ``optimizer.lr=inf`` or ``nan`` would
+    train nothing, or crash later, and cannot be written as strict JSON.
+
+    Raises:
+        ConfigError: naming the first key whose value is ``inf`` or ``nan``.
+    """
+    if isinstance(node, float) and not math.isfinite(node):
+        raise ConfigError(prefix.rstrip("."), node, "must be a finite number",
+                          "inf and nan are not allowed.")
+    items = node.items() if isinstance(node, dict) else enumerate(node) \
+        if isinstance(node, (list, tuple)) else ()
+    for key, value in items:
+        _refuse_non_finite(value, f"{prefix}{key}." if isinstance(node, dict)
+                           else f"{prefix.rstrip('.')}[{key}].")
 
 
 def _refuse_unknown_keys(node: Any, prefix: str = "") -> None:
@@ -69,19 +90,37 @@ def _typed(node: dict[str, Any]) -> Any:
     return OmegaConf.merge(OmegaConf.structured(schema), node) if schema else node
 
 
-def settings_from_container(container: dict) -> Config:
-    """Typed, checked settings from a plain resolved config (e.g. a checkpoint's).
+def settings_from_container(container: Any, trust: Trust, source: str) -> Config:
+    """Typed, checked settings from a plain resolved config read from a file (a
+    checkpoint's): untrusted input.
+
+    Every class it names is checked with ``trust`` before anything is imported: its
+    model and optimizer ``_target_`` (a ``_target_`` nested deeper is data, never
+    called). ``source`` names the file in messages.
 
     Raises:
         ConfigError: a value is outside its allowed range.
-        UserError: its ``logger.name`` is not one this mnist_lab knows.
+        UserError: it is not a config of this mnist_lab (missing parts, an unknown
+            ``logger.name``), or it names a class that is not trusted.
     """
+    parts = ("model", "optimizer", "logger")
+    if not isinstance(container, dict) or not all(isinstance(container.get(k), dict)
+                                                  for k in parts):
+        raise UserError(f"{source} holds no mnist_lab config (it needs the nodes "
+                        f"{', '.join(parts)}): the file is damaged or not mnist_lab's.")
+    for kind in ("model", "optimizer"):
+        trust.check(container[kind].get("_target_"), kind, f"{source} ({kind}._target_)")
     logger = container["logger"].get("name")
     if logger not in LOGGERS:
-        raise UserError(f"logger.name={logger!r} in the saved config: this mnist_lab knows "
+        raise UserError(f"logger.name={logger!r} in {source}: this mnist_lab knows "
                         f"{', '.join(LOGGERS)}. Use the mnist_lab that wrote it.")
     groups = {"model": _typed(container["model"]), "optimizer": _typed(container["optimizer"]),
               "logger": OmegaConf.merge(OmegaConf.structured(LOGGERS[logger]),
                                         container["logger"])}
     rest = {k: v for k, v in container.items() if k not in groups}
-    return to_settings(OmegaConf.merge(OmegaConf.structured(Config), rest, groups))
+    try:
+        merged = OmegaConf.merge(OmegaConf.structured(Config), rest, groups)
+    except OmegaConfBaseException as error:
+        raise UserError(f"{source} holds a config this mnist_lab cannot read: "
+                        f"{' '.join(str(error).split())}") from None
+    return to_settings(merged)

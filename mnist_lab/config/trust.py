@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 from dataclasses import dataclass
 from typing import Any, Iterable, Iterator
 
@@ -96,3 +97,24 @@ def targets(node: Any) -> Iterator[str]:
     elif isinstance(node, (list, tuple)):
         for value in node:
             yield from targets(value)
+
+
+def add_trust_option(parser: Any) -> None:
+    """``--trust PREFIX`` (repeatable) for a command that opens run folders."""
+    parser.add_argument(
+        "--trust", action="append", default=[], metavar="PREFIX",
+        help="also import model classes under this module path (e.g. my_models); mnist_lab's "
+             f"own are always trusted. Also ${TRUST_ENV}=p1,p2. Trust only code you know.")
+
+
+def forget_working_directory() -> None:
+    """Take the working directory off the module search path of a ``python -m`` command.
+
+    ``python -m`` puts the current directory first on ``sys.path`` (unless ``-P`` or
+    ``PYTHONSAFEPATH``), so a module shipped inside a run folder one has ``cd``-ed into
+    could be imported by a name its checkpoint gives. Folders the user puts on
+    ``PYTHONPATH`` stay. Call it only from a command's ``__main__`` block.
+    """
+    if not sys.flags.safe_path and sys.path and os.path.abspath(sys.path[0] or ".") == \
+            os.getcwd():
+        del sys.path[0]

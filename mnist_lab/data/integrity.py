@@ -4,8 +4,11 @@ Before torchvision parses anything, :func:`check_raw_files` compares each raw
 IDX file's size with the expected one (a truncated or empty file gets a clear
 error), then its MD5 with the published sum. Hashing the 55 MB takes a fraction
 of a second, so each file is hashed once: the result is cached outside the data
-root (which may be read-only), keyed by the file's absolute path, size and
-modification time (ns). The cache is a JSON file in ``$MNIST_LAB_CACHE``, else
+root (which may be read-only), keyed by the file's absolute path, size,
+modification time, inode and status-change time (ns). A user can set the
+modification time back (``touch -d``), not the status-change time: any write,
+and restoring the modification time itself, moves it, so a changed file is
+always hashed again. The cache is a JSON file in ``$MNIST_LAB_CACHE``, else
 ``$XDG_CACHE_HOME/mnist_lab``, else ``~/.cache/mnist_lab``. A cache that cannot
 be written costs only the hashing on the next run (one warning per process).
 :func:`check_labels` refuses labels outside 0..9 when a split is read.
@@ -103,7 +106,7 @@ def check_raw_files(raw: Path) -> None:
 
 
 def _check_md5s(raw: Path) -> None:
-    """Hash each file not yet verified at its current size and mtime; cache the new ones."""
+    """Hash each file not yet verified as it is now (size, times, inode); cache the new ones."""
     cache = md5_cache_file()
     verified = _read_cache(cache)
     fresh = {}
@@ -111,7 +114,8 @@ def _check_md5s(raw: Path) -> None:
         for name, expected in RAW_FILES.items():
             path = (raw / name).resolve()
             stat = path.stat()
-            entry = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "md5": expected.md5}
+            entry = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "ino": stat.st_ino,
+                     "ctime_ns": stat.st_ctime_ns, "md5": expected.md5}
             if verified.get(str(path)) == entry:
                 continue
             actual = calculate_md5(path)
@@ -127,7 +131,7 @@ def _check_md5s(raw: Path) -> None:
 
 
 def md5_cache_file() -> Path:
-    """The JSON file of verified raw files: {absolute path: {size, mtime_ns, md5}}."""
+    """The JSON file of verified raw files: {absolute path: {size, mtime_ns, ino, ctime_ns, md5}}."""
     folder = os.environ.get("MNIST_LAB_CACHE")
     if not folder:
         base = os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache")

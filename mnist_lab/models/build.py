@@ -2,28 +2,29 @@
 
 Models are built with Hydra's ``hydra.utils.instantiate`` from their ``_target_``
 and keyword arguments; the data supplies ``in_shape`` and ``num_classes``. A
-saved file names its model class, which is code that gets imported, so: the
-classes of ``mnist_lab`` load as they are; a class from elsewhere loads only if
-it is an ``nn.Module`` subclass, and the module it comes from is logged before
-it is imported.
+saved file names its model class, which is code that gets imported, so its name
+must be trusted first (:mod:`mnist_lab.config.trust`: mnist_lab's own models, the
+command's own config, or a prefix the user trusts), then the class must be an
+``nn.Module`` subclass (:func:`~mnist_lab.config.parts.import_class`), and weights
+that hold NaN or infinities are refused.
 
 Torch and Hydra only (no torchvision): predict and the app load fast.
 """
 
 from __future__ import annotations
 
-import functools
-import importlib.util
 import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
 import torch
-from hydra.utils import get_class, instantiate
+from hydra.utils import instantiate
 from torch import nn
 
 from ..record.checkpoint import ModelSpec
+from ..config.parts import import_class
+from ..config.trust import Trust
 from ..errors import ConfigError, UserError
 from ..data.normalization import Normalization
 from ..record.folder import BEST, CHECKPOINT, RunRecord
@@ -32,34 +33,16 @@ log = logging.getLogger(__name__)
 WEIGHTS = ("final", "best")  # checkpoint.pt, best.pt
 
 
-@functools.cache
-def _log_import(target: str, origin: str | None) -> None:
-    """Say once per process which file an outside model class is imported from."""
-    log.info("Importing model class %s from %s", target, origin)
-
-
 def model_class(target: str) -> type[nn.Module]:
-    """Import the class ``target`` names (``module.Class``) and check it is a model.
+    """Import the model class ``target`` names (``module.Class``); it must be an ``nn.Module``.
+
+    Only for a trusted target (the command's own config, or one checked with
+    :class:`~mnist_lab.config.trust.Trust`): importing runs the module's code.
 
     Raises:
         UserError: it cannot be imported, or it is not an ``nn.Module`` subclass.
     """
-    module = target.rpartition(".")[0]
-    if not target.startswith("mnist_lab."):
-        spec = importlib.util.find_spec(module) if module else None
-        if spec is None:
-            raise UserError(f"model class {target!r}: no module {module!r} on the Python path. "
-                            "Install it or add its folder to PYTHONPATH.")
-        _log_import(target, spec.origin)
-    try:
-        cls = get_class(target)
-    except Exception as error:  # ImportError, AttributeError, or an error in the module
-        raise UserError(f"model class {target!r} cannot be imported: "
-                        f"{' '.join(str(error).split())}") from None
-    if not (isinstance(cls, type) and issubclass(cls, nn.Module)):
-        raise UserError(f"{target!r} is not a torch.nn.Module subclass, so it is not loaded as "
-                        "a model. Point _target_ at your model class.")
-    return cls
+    return import_class(target, nn.Module, "model")
 
 
 def build_model(target: str, kwargs: dict[str, Any], in_shape: Sequence[int],
@@ -114,17 +97,19 @@ class LoadedModel:
 
 
 def load_model(run_dir: str | Path, device: str | torch.device = "cpu",
-               weights: str = "final") -> LoadedModel:
+               weights: str = "final", trust: Trust | None = None) -> LoadedModel:
     """Rebuild the model of a run from its ``checkpoint.pt`` (or ``best.pt``) alone.
 
     Args:
         weights: ``final`` (``checkpoint.pt``, the latest weights) or ``best``
             (``best.pt``, the weights with the lowest validation error).
+        trust: the model classes that may be imported besides mnist_lab's own
+            (default: ``MNIST_LAB_TRUST``'s prefixes, :meth:`Trust.from_env`).
 
     Raises:
         ValueError: ``weights`` is not one of :data:`WEIGHTS`.
         UserError: ``run_dir`` has no such file, or it is damaged, or its model
-            class cannot be loaded.
+            class is not trusted or cannot be loaded, or its weights are not finite.
     """
     if weights not in WEIGHTS:
         raise ValueError(f"weights={weights!r}: choose one of {', '.join(WEIGHTS)}")
@@ -139,9 +124,32 @@ def load_model(run_dir: str | Path, device: str | torch.device = "cpu",
         )
     saved = (record.load_best(map_location=device) if weights == "best"
              else record.load_checkpoint(map_location=device))
+    source = f"'{record.dir / (BEST if weights == 'best' else CHECKPOINT)}'"
+    (trust or Trust.from_env()).check(saved.model.target, "model", source)
+    refuse_non_finite(saved.model_state, source)
     model = build_saved(saved.model)
-    model.load_state_dict(saved.model_state)
+    try:
+        model.load_state_dict(saved.model_state)
+    except (RuntimeError, TypeError, AttributeError) as error:
+        raise UserError(f"{source} holds weights that do not fit its model "
+                        f"{saved.model.target} ({str(error).splitlines()[0][:160]}): the file "
+                        "is damaged or was altered.") from None
     model.to(device=device, memory_format=torch.channels_last).eval()
     spec = saved.model
     return LoadedModel(model, Normalization(spec.mean, spec.std), spec.classes, spec.in_shape,
                        saved.step, saved.config)
+
+
+def refuse_non_finite(state: dict[str, Any], source: str) -> None:
+    """Refuse a ``state_dict`` whose floating-point tensors hold NaN or infinities.
+
+    Raises:
+        UserError: naming the first such tensor and ``source``.
+    """
+    for name, tensor in state.items():
+        if torch.is_tensor(tensor) and tensor.is_floating_point() and \
+                not torch.isfinite(tensor).all():
+            raise UserError(f"{source} holds weights that are not finite ({name} has NaN or "
+                            "infinite values): the run diverged before they were saved, so "
+                            "they cannot recognise anything. Use an earlier checkpoint or "
+                            "train again with a lower optimizer.lr.")

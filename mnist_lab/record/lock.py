@@ -1,9 +1,9 @@
 """One live run per run directory, and a heartbeat that tells live runs from lost ones.
 
 The lock is a file in the run directory (``run.lock``, named by
-:mod:`mnist_lab.record`) created with
-``O_CREAT | O_EXCL``, which is atomic on local filesystems and on NFS (v3 and
-later), where SLURM jobs run. It holds the holder's host, pid, a random token,
+:mod:`mnist_lab.record.folder`) created only if absent, atomically, also on NFS (v3
+and later), where SLURM jobs run (:func:`~mnist_lab.record.atomic.create_exclusively`).
+It holds the holder's host, pid, a random token,
 the heartbeat interval and the last heartbeat (Unix time, seconds). While the
 run lives, a thread rewrites the heartbeat every interval.
 
@@ -15,11 +15,14 @@ one record, and a run killed outright (``kill -9``, a node failure) never
 leaves its directory locked for good. Readers of a record use the same rule to
 show a ``running`` run whose holder is gone as ``lost``.
 
-A lock file that cannot be read (its writer died between creating and writing
-it) is stale once it is :data:`TAKEOVER_TIMEOUT_S` old. A run that finds its
-lock taken over (it was frozen for three intervals: a suspended job, a stalled
-NFS mount) exits at once with :data:`EXIT_TAKEN_OVER`, writing nothing more:
-the run that took the directory over owns its record.
+A lock file that cannot be read (damaged, or of the wrong shape) is stale once it
+is :data:`TAKEOVER_TIMEOUT_S` old. A run whose lock is no longer its own (another
+token, or no lock at all: it was frozen for three intervals, a suspended job or a
+stalled NFS mount, and a run that took over may even have finished) exits at once
+with :data:`EXIT_TAKEN_OVER`, writing nothing more: the run that took the directory
+over owns its record. It checks in its heartbeat thread and, through
+:meth:`RunLock.check_held`, right before each write of its record, since after a
+SIGCONT the main thread may write before the heartbeat thread wakes.
 
 Torch-free, so ``run.py`` and the readers (compare, sweep summaries) stay fast.
 """
@@ -36,7 +39,9 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from .atomic import replace_atomically
+import math
+
+from .atomic import create_exclusively, replace_atomically
 from ..errors import UserError
 
 log = logging.getLogger(__name__)
@@ -92,23 +97,29 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def read_holder(lock_path: str | Path) -> Holder | None:
-    """The holder named by the lock file; None when absent or unreadable (half-written)."""
+def _holder(text: str) -> Holder | None:
+    """The holder a lock file's text names; None unless it has every field, of its type."""
     try:
-        return Holder(**json.loads(Path(lock_path).read_text()))
-    except (OSError, ValueError, TypeError):
+        data = json.loads(text)
+    except ValueError:
         return None
+    types = {"host": str, "pid": int, "token": str, "interval_s": (int, float),
+             "heartbeat": (int, float), "started": (int, float)}
+    if not isinstance(data, dict) or set(data) != set(types) or any(
+            isinstance(data[k], bool) or not isinstance(data[k], t) for k, t in types.items()):
+        return None
+    if not all(math.isfinite(data[k]) for k in ("interval_s", "heartbeat", "started")) \
+            or data["interval_s"] <= 0:
+        return None
+    return Holder(**data)
 
 
-def _write_new(path: Path, holder: Holder) -> None:
-    """Create the lock file; FileExistsError when it exists (atomic, NFS-safe)."""
-    fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+def read_holder(lock_path: str | Path) -> Holder | None:
+    """The holder named by the lock file; None when absent, unreadable or of the wrong shape."""
     try:
-        with os.fdopen(fd, "w") as f:
-            f.write(json.dumps(asdict(holder)))
-    except BaseException:
-        path.unlink(missing_ok=True)  # never leave a lock that names no one
-        raise
+        return _holder(Path(lock_path).read_text())
+    except OSError:
+        return None
 
 
 def _age_s(path: Path) -> float:
@@ -122,14 +133,12 @@ def _age_s(path: Path) -> float:
 def _remove_if_stale(path: Path, judged: Holder | None) -> None:
     """Remove a stale lock, unless someone else is taking it over or it changed.
 
-    A guard file created with O_EXCL makes one process at a time do this, so of
+    A guard file created only if absent makes one process at a time do this, so of
     two processes that find the same stale lock, one takes it and the other is
     refused.
     """
     guard = path.with_name(path.name + ".takeover")
-    try:
-        fd = os.open(guard, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-    except FileExistsError:
+    if not create_exclusively(guard, f"{socket.gethostname()} {os.getpid()}"):
         if _age_s(guard) > TAKEOVER_TIMEOUT_S:
             guard.unlink(missing_ok=True)  # left by a process that died mid-takeover
         return
@@ -137,7 +146,6 @@ def _remove_if_stale(path: Path, judged: Holder | None) -> None:
         if read_holder(path) == judged:
             path.unlink(missing_ok=True)
     finally:
-        os.close(fd)
         guard.unlink(missing_ok=True)
 
 
@@ -178,23 +186,21 @@ class RunLock:
         mine = Holder(socket.gethostname(), os.getpid(), secrets.token_hex(8), self.interval_s,
                       now, now)
         for _ in range(3):
-            try:
-                _write_new(self.path, mine)
+            if create_exclusively(self.path, json.dumps(asdict(mine))):
                 break
-            except FileExistsError:
-                current = read_holder(self.path)
-                if current is None and _age_s(self.path) > TAKEOVER_TIMEOUT_S:
-                    log.warning("Removing %s: unreadable and %.0f s old (its writer died).",
-                                self.path, _age_s(self.path))
-                    _remove_if_stale(self.path, None)
-                    continue
-                if current is None:  # being written this instant, or just released
-                    time.sleep(0.1)
-                    continue
-                if not current.is_lost():
-                    raise self._busy(current) from None
-                log.warning("Taking over %s from a lost run (%s).", self.path, current.describe())
-                _remove_if_stale(self.path, current)
+            current = read_holder(self.path)
+            if current is None and _age_s(self.path) > TAKEOVER_TIMEOUT_S:
+                log.warning("Removing %s: unreadable and %.0f s old (damaged, or left by a "
+                            "process that died).", self.path, _age_s(self.path))
+                _remove_if_stale(self.path, None)
+                continue
+            if current is None:  # just released, or damaged: look again
+                time.sleep(0.1)
+                continue
+            if not current.is_lost():
+                raise self._busy(current) from None
+            log.warning("Taking over %s from a lost run (%s).", self.path, current.describe())
+            _remove_if_stale(self.path, current)
         else:
             raise self._busy(read_holder(self.path))
         self.holder = mine
@@ -202,7 +208,9 @@ class RunLock:
         self._thread.start()
 
     def _busy(self, holder: Holder | None) -> RunDirBusy:
-        who = holder.describe() if holder else "another process"
+        who = holder.describe() if holder else (
+            f"another process; its lock cannot be read, and is taken over once "
+            f"{TAKEOVER_TIMEOUT_S:.0f} s old, or delete it if no run uses this folder")
         return RunDirBusy(
             f"'{self.path.parent}' is in use by another run ({who}); refusing to write "
             "into it. Wait for that run to end, or choose another directory "
@@ -218,31 +226,50 @@ class RunLock:
                 log.warning("Heartbeat of %s not written (%s); retrying in %.0f s.",
                             self.path, error, self.interval_s)
 
-    def beat(self) -> None:
-        """Rewrite the heartbeat now (atomically), if the lock is still ours.
+    def holds(self) -> bool:
+        """Whether the lock file is still this run's (the same token).
 
-        When another run has taken the lock over, this process exits at once
-        (:data:`EXIT_TAKEN_OVER`): that run owns the record now. An unreadable
-        lock file skips this beat.
+        No lock file, or one naming another holder or none, means another run took
+        the folder over (and may have finished since).
+
+        Raises:
+            OSError: the lock cannot be read for another reason (an I/O error): not
+                taken for a takeover.
         """
         assert self.holder is not None
-        current = read_holder(self.path)
-        if current is None:
-            log.warning("Heartbeat skipped: %s cannot be read.", self.path)
-            return
-        if current.token != self.holder.token:
-            self.on_taken_over(current)
-            return
-        self.holder = Holder(**{**asdict(self.holder), "heartbeat": time.time()})
-        text = json.dumps(asdict(self.holder))
-        replace_atomically(self.path, lambda tmp: tmp.write_text(text))
+        try:
+            text = self.path.read_text()
+        except FileNotFoundError:
+            return False
+        current = _holder(text)
+        return current is not None and current.token == self.holder.token
 
-    def on_taken_over(self, current: Holder) -> None:
-        """Exit now, writing nothing more: ``current`` owns the run directory."""
-        log.error("%s was taken over by %s while this run was silent for %.0f s; it "
-                  "owns the record now, so this run exits without writing more (exit %d).",
-                  self.path, current.describe(), time.time() - self.holder.heartbeat,
-                  EXIT_TAKEN_OVER)
+    def check_held(self) -> None:
+        """Exit at once, writing nothing more, unless the lock is still this run's.
+
+        Called right before each write of the run's record (and by the heartbeat).
+        """
+        if not self.holds():
+            self.on_taken_over(read_holder(self.path))
+
+    def beat(self) -> None:
+        """Rewrite the heartbeat now (atomically), if the lock is still this run's.
+
+        When it is not (another token, or no lock), this process exits at once
+        (:data:`EXIT_TAKEN_OVER`): the run that took over owns the record.
+        """
+        beaten = Holder(**{**asdict(self.holder), "heartbeat": time.time()})
+        text = json.dumps(asdict(beaten))
+        replace_atomically(self.path, lambda tmp: tmp.write_text(text), guard=self.check_held)
+        self.holder = beaten
+
+    def on_taken_over(self, current: Holder | None) -> None:
+        """Exit now, writing nothing more: another run owns the run directory."""
+        by = f"taken over by {current.describe()}" if current else \
+            "removed (a run that took it over has finished)"
+        log.error("%s was %s while this run was silent for %.0f s; that run owns the record "
+                  "now, so this run exits without writing more (exit %d).", self.path, by,
+                  time.time() - self.holder.heartbeat, EXIT_TAKEN_OVER)
         logging.shutdown()
         os._exit(EXIT_TAKEN_OVER)
 

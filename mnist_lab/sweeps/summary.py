@@ -24,7 +24,7 @@ from typing import Iterator
 
 from ..errors import UserError
 from ..record.folder import Status
-from ..record.atomic import replace_atomically
+from ..record.atomic import create_exclusively, replace_atomically
 from .report import render, report, runs_table, plot_runs
 from .runs import find_runs
 
@@ -42,19 +42,18 @@ LOCK_WAIT_S, LOCK_STALE_S = 60.0, 120.0
 def _locked(sweep_dir: Path) -> Iterator[None]:
     """Serialise summary writers (parallel jobs, on several hosts, end at the same time).
 
-    A lock file created with ``O_CREAT | O_EXCL``, atomic on NFS (v3 and later),
-    where ``flock`` may not work. One left by a writer that died (older than
-    :data:`LOCK_STALE_S`) is removed. After :data:`LOCK_WAIT_S` the summary is
-    written anyway: each writer reads every job's own record and replaces the
-    files atomically (per-host temp names), so at worst an older view wins until
-    the next writer, and the sweep's last writer (its end) sees every job.
+    A lock file created only if absent (:func:`~mnist_lab.record.atomic.create_exclusively`,
+    atomic on NFS, where ``flock`` may not work). One left by a writer that died (older
+    than :data:`LOCK_STALE_S`) is removed. After :data:`LOCK_WAIT_S` the summary is
+    written anyway: each writer reads every job's own record and replaces the files
+    atomically (per-host temp names), so at worst an older view wins until the next
+    writer, and the sweep's last writer (its end) sees every job.
     """
     path = sweep_dir / SUMMARY_LOCK
-    deadline, fd = time.monotonic() + LOCK_WAIT_S, None
-    while fd is None and time.monotonic() < deadline:
-        try:
-            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-        except FileExistsError:
+    deadline, held = time.monotonic() + LOCK_WAIT_S, False
+    while not held and time.monotonic() < deadline:
+        held = create_exclusively(path, f"{socket.gethostname()} {os.getpid()}")
+        if not held:
             try:
                 if time.time() - path.stat().st_mtime > LOCK_STALE_S:
                     path.unlink(missing_ok=True)
@@ -64,8 +63,7 @@ def _locked(sweep_dir: Path) -> Iterator[None]:
     try:
         yield
     finally:
-        if fd is not None:
-            os.close(fd)
+        if held:
             path.unlink(missing_ok=True)
 
 
@@ -137,28 +135,10 @@ def sweep_group(sweep_dir: str | Path, preset: str) -> str:
     path = Path(sweep_dir) / SWEEP_RECORD
     if not path.is_file():
         started = datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
-        _create_once(path, json.dumps({"sweep": preset, "started_at": started,
+        create_exclusively(path, json.dumps({"sweep": preset, "started_at": started,
                                        "wandb_group": f"{preset}-{started}"}, indent=2) + "\n")
     try:
         return json.loads(path.read_text())["wandb_group"]
     except (ValueError, KeyError) as error:
         raise UserError(f"The sweep record '{path}' cannot be read ({error!r}). Delete it "
                         "to give the sweep's later W&B runs a new group.") from None
-
-
-def _create_once(path: Path, text: str) -> None:
-    """Write ``path`` unless it exists; of several writers at once, the first wins.
-
-    The text is written under a temporary name, then hard-linked into place:
-    the link fails if the file exists, atomically, also on NFS, and no reader
-    ever sees half a file.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{socket.gethostname()}-{os.getpid()}")
-    tmp.write_text(text)
-    try:
-        os.link(tmp, path)
-    except FileExistsError:
-        pass  # another invocation or job was first
-    finally:
-        tmp.unlink()

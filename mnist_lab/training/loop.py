@@ -249,7 +249,7 @@ def fit(model: torch.nn.Module, optimizer: torch.optim.Optimizer,
                 if _evaluate(model, data, state, lr, loop.steps_per_epoch, history, tracker):
                     saver.save_best(state)
                 stop = next(filter(None, (rule.check(state.rows) for rule in stop_rules)), None)
-            if save_now or stop:
+            if save_now or stop or request.requested:  # a stop may arrive while evaluating
                 saver.save_checkpoint(state)
             if stop:
                 return _stopped(state, stop)

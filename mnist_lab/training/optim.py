@@ -16,6 +16,7 @@ import torch
 from hydra.utils import instantiate
 
 from ..config.schema import OptimizerConfig, component
+from ..config.parts import import_class
 from ..errors import UserError
 
 SCHEDULE_KEYS = tuple(OptimizerConfig.__dataclass_fields__)  # schedule, warmup_steps
@@ -24,13 +25,21 @@ SCHEDULE_KEYS = tuple(OptimizerConfig.__dataclass_fields__)  # schedule, warmup_
 def build_optimizer(node: Any, params: Iterable[torch.nn.Parameter]) -> torch.optim.Optimizer:
     """``_target_(params, **kwargs)``, the keyword arguments without the schedule keys.
 
+    The class must be a ``torch.optim.Optimizer`` subclass, checked before anything
+    is constructed; a ``_target_`` nested in the arguments is passed on as a dict,
+    never called (``_recursive_=False``). Only for a trusted target (the command's own
+    config, or a saved one checked by :func:`mnist_lab.config.settings.settings_from_container`).
+
     Raises:
-        UserError: the class cannot be built with these arguments (names both).
+        UserError: the class is not an optimizer, or cannot be built with these
+            arguments (names both).
     """
     target, kwargs = component(node, "optimizer")
     kwargs = {k: v for k, v in kwargs.items() if k not in SCHEDULE_KEYS}
+    import_class(target, torch.optim.Optimizer, "optimizer")
     try:
-        return instantiate({"_target_": target, **kwargs}, params, _convert_="all")
+        return instantiate({"_target_": target, **kwargs}, params, _convert_="all",
+                           _recursive_=False)
     except Exception as error:
         cause = error.__cause__ or error  # instantiate wraps the constructor's error
         raise UserError(f"optimizer {target} with {kwargs}: {type(cause).__name__}: "

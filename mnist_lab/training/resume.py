@@ -17,8 +17,9 @@ from ..record.checkpoint import Checkpoint
 from ..config.schema import Config
 from ..config.resolvers import resume_path, wants_resume
 from ..errors import ConfigError, UserError
-from ..record.folder import RunRecord, same_overrides
+from ..record.folder import RecordError, RunRecord, same_overrides
 from ..config.settings import settings_from_container
+from ..config.trust import Trust
 
 RUNTIME_KEYS = ("trainer", "logger")  # may change when a run is resumed
 # Where the data is, not what the run is: may change on resume; load_data checks the
@@ -59,8 +60,11 @@ def check_start(record: RunRecord, resume: Any, multirun: bool,
     """
     if wants_resume(resume):
         return _resume_target(record, resume).load_checkpoint()
-    summary = record.read_summary() or {}
-    own = multirun and same_overrides(summary.get("overrides"), overrides)
+    try:
+        recorded = (record.read_summary() or {}).get("overrides")
+    except RecordError:  # a damaged summary: Hydra's copy of the run's overrides tells
+        recorded = record.overrides() or None
+    own = multirun and same_overrides(recorded, overrides)
     if own and record.has_checkpoint():
         return record.load_checkpoint()  # a re-launched sweep job continues
     if record.has_record() and not own:
@@ -68,7 +72,7 @@ def check_start(record: RunRecord, resume: Any, multirun: bool,
                 "hydra.sweep.dir." if multirun else
                 "Continue it with trainer.resume=true, or choose another hydra.run.dir.")
         raise RunDirTaken(f"'{record.dir}' already holds the record of a run "
-                          f"(overrides {summary.get('overrides')}); refusing to overwrite it. "
+                          f"(overrides {recorded}); refusing to overwrite it. "
                           + hint)
     return None
 
@@ -78,7 +82,7 @@ def _plain(node: Any) -> Any:
 
 
 def resumed_settings(current: Config, checkpoint: Checkpoint, task_overrides: list[str],
-                     run_overrides: list[str] = ()) -> Config:
+                     run_overrides: list[str], trust: Trust, source: str) -> Config:
     """The settings of a resumed run: the checkpoint's, and what the command changes.
 
     Only ``trainer.*``, ``logger.*`` (or another ``logger=`` option),
@@ -89,10 +93,17 @@ def resumed_settings(current: Config, checkpoint: Checkpoint, task_overrides: li
     (``experiment=...``) may be named only as the run was started with it
     (``run_overrides``, the run's own).
 
+    The checkpoint's config is untrusted input (``source`` names its file): the
+    classes it names must be trusted (``trust``: mnist_lab's own, the command's own
+    config, or ``MNIST_LAB_TRUST``) before anything is imported.
+
     Raises:
         ConfigError: the command overrides a key outside ``trainer``/``logger``
             with a value different from the run's, or names another preset.
+        UserError: the saved config is damaged or names a class that is not trusted.
     """
+    if not isinstance(checkpoint.config, dict):
+        raise UserError(f"{source} holds no mnist_lab config: the file is damaged.")
     mine, saved = OmegaConf.structured(current), OmegaConf.create(checkpoint.config)
     for override in task_overrides:
         key = override.lstrip("+~").partition("=")[0]
@@ -111,7 +122,7 @@ def resumed_settings(current: Config, checkpoint: Checkpoint, task_overrides: li
                 "Only trainer.*, logger.*, data.root and data.download may change on "
                 "resume; for other settings start a new run.",
             )
-    return settings_from_container(OmegaConf.to_container(saved))
+    return settings_from_container(OmegaConf.to_container(saved), trust, source)
 
 
 def _check_preset(override: str, run_overrides: list[str]) -> None:

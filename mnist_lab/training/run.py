@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,10 +36,12 @@ from ..config.resolvers import anchored
 from ..config.schema import MNIST, Config, component
 from ..data.augment import Augmenter
 from ..data.mnist import MNISTData, load_data, steps_per_epoch
-from ..errors import RunError, UserError
+from ..config.trust import Trust, targets
+from ..errors import ConfigError, RunError, UserError
 from ..models.build import build_model
 from ..record.checkpoint import Checkpoint, ModelSpec
-from ..record.folder import (RunRecord, Status, discard_session_files, failure_summary, now)
+from ..record.folder import (HISTORY, RecordWriteError, RunRecord, Status,
+                             discard_session_files, failure_summary, now)
 from ..record.lock import RunLock
 from .evaluation import EvalResult, evaluate
 from .loop import Diverged, LoopSettings, LoopState, RunStopped, StopRule, Window, fit
@@ -46,7 +49,7 @@ from .optim import build_optimizer, build_scheduler
 from .resume import check_start, describe, resumed_settings
 from .runtime import (JobRequeued, check_data_visible, configure_threads,
                       deterministic_algorithms, device_name, resolve_device, slurm_job)
-from .snapshots import WeightsHistory
+from .snapshots import WeightsHistory, history_mismatch
 from .tracking.base import RunEnd, Tracker, Trackers
 from .tracking.local import LocalTracker
 
@@ -74,12 +77,16 @@ def run_experiment(cfg: Config, job: JobInfo, extra_trackers: Sequence[Tracker] 
     """
     record = RunRecord(job.run_dir)
     cfg = anchored(cfg, job.launch_dir)
-    with RunLock(record.lock_path, cfg.trainer.heartbeat_s):
+    with RunLock(record.lock_path, cfg.trainer.heartbeat_s) as lock:
+        record.guard = lock.check_held  # every write first checks the lock is still ours
         checkpoint = check_start(record, cfg.trainer.resume, job.multirun, job.overrides)
-        previous = record.read_summary() or {}
+        previous = (record.read_summary_or_set_aside() or {"overrides": record.overrides()}
+                    if checkpoint is not None else {})
         if checkpoint is not None:  # a resume: the run's own settings, and the command's
-            cfg = anchored(resumed_settings(cfg, checkpoint, job.overrides,  # runtime keys
-                                            previous.get("overrides", [])), job.launch_dir)
+            trust = Trust.from_env(own=targets(job.config))  # runtime keys
+            cfg = anchored(resumed_settings(cfg, checkpoint, job.overrides,
+                                            previous.get("overrides", []), trust,
+                                            f"'{record.checkpoint_path}'"), job.launch_dir)
         loop = loop_settings(cfg, MNIST.num_train)
         if checkpoint is not None and _is_complete(loop, checkpoint, previous, record, cfg):
             discard_session_files(job.run_dir, job.hydra_subdir, job.launch_dir)
@@ -109,7 +116,18 @@ def loop_settings(cfg: Config, num_train: int) -> LoopSettings:
 
 def _is_complete(loop: LoopSettings, checkpoint: Checkpoint, previous: dict[str, Any],
                  record: RunRecord, cfg: Config) -> bool:
-    """A resumed run that already completed all its steps: nothing to do (logged)."""
+    """A resumed run that already completed all its steps: nothing to do (logged).
+
+    Raises:
+        ConfigError: the resumed run would have fewer steps than it already trained.
+    """
+    if loop.total_steps < checkpoint.step:
+        key = "trainer.max_steps" if cfg.trainer.max_steps else "trainer.epochs"
+        raise ConfigError(key, getattr(cfg.trainer, key.partition(".")[2]),
+                          f"gives {loop.total_steps} steps, fewer than the {checkpoint.step} "
+                          "this run has already trained",
+                          "A resumed run cannot go back: give at least as many steps, or "
+                          "evaluate the run as it is (python -m mnist_lab.evaluate RUN_DIR).")
     if checkpoint.step >= loop.total_steps and previous.get("status") == Status.COMPLETED:
         log.info("The run in %s is complete (%d steps): nothing to do. To train longer, "
                  "resume it with more trainer.epochs or trainer.max_steps.",
@@ -173,30 +191,48 @@ class Run:
                                train_images=loop["train_images"], best=tuple(loop["best"]))
         self.state.window.load_state_dict(loop["window"])
         self.record.start_metrics(keep_until_step=self.state.step)
-        self._forget_best_after(self.state.step)
+        self._check_best(self.state.step)
         self.state.rows = self.record.read_metrics()
-        saved = self.record.load_weights_history()
-        if saved is not None:
-            self.history.load_state_dict(saved, self.state.step, len(self.state.rows))
+        self._restore_history()
 
-    def _forget_best_after(self, step: int) -> None:
-        """Set ``best.pt`` aside when it is not of a step up to the checkpoint's ``step``.
+    def _check_best(self, step: int) -> None:
+        """Keep ``best.pt`` only if it holds the weights of ``state.best``.
 
         After a crash, ``best.pt`` may hold weights of steps the resumed run trains
-        again (on another device or thread count, not bit for bit); kept, it would be
-        tested as the weights at ``val/best_step``, which it is not.
+        again (on another device or thread count, not bit for bit), or be damaged or
+        gone. Such a file is set aside (kept as ``best.pt.discarded-<time>``), and the
+        best is counted again from the resumed step: ``val/best_error``,
+        ``val/best_step`` and ``best.pt`` always describe the same saved weights.
         """
-        if not self.record.has_best():
+        best_step = None
+        if self.record.has_best():
+            try:
+                best_step = self.record.load_best().step
+            except UserError:
+                best_step = "unreadable"
+        if best_step == self.state.best[1] or (best_step is None and self.state.best[1] < 0):
             return
-        try:
-            best_step = self.record.load_best().step
-        except UserError:
-            best_step = None
-        if best_step is None or best_step > step:
-            log.warning("best.pt (step %s) is not from the steps up to the checkpoint (step "
-                        "%d); it is kept as %s, and the resumed run saves its own best "
-                        "weights.", best_step if best_step is not None else "unreadable",
-                        step, self.record.set_aside_best("discarded"))
+        kept = self.record.set_aside_best("discarded") if best_step is not None else None
+        log.warning("best.pt (step %s) does not hold the best weights up to the checkpoint "
+                    "(step %d)%s; val/best_error and best.pt now count the evaluations from "
+                    "step %d on.", "missing" if best_step is None else best_step,
+                    self.state.best[1], f"; it is kept as {kept}" if kept else "", step)
+        self.state.best = (math.inf, -1)
+
+    def _restore_history(self) -> None:
+        """The conv-weight snapshots up to the checkpoint; a history of another model (or
+        a damaged one, :meth:`RunRecord.load_weights_history`) is set aside."""
+        saved = self.record.load_weights_history()
+        if saved is None or not hasattr(self.model, "conv_weights"):
+            return
+        mismatch = history_mismatch(list(zip(saved.get("weights", []), saved.get("biases", []))),
+                                    len(saved.get("steps", [])), self.model.conv_weights())
+        if mismatch:
+            log.warning("weights_history.pt is not this model's (%s): it is kept as %s, and "
+                        "the history restarts at this step.", mismatch,
+                        self.record.set_aside(HISTORY, "mismatched"))
+            return
+        self.history.load_state_dict(saved, self.state.step, len(self.state.rows))
 
     def spec(self) -> ModelSpec:
         """What rebuilds the model from a saved file alone."""
@@ -329,8 +365,12 @@ def train_test_close(run: Run, trackers: Trackers, summary: dict[str, Any], job:
         test(run, state, trackers, summary, probe)
     except BaseException as error:
         status, instead = ended_by(error, run)
-        trackers.log_failure({**summary, **failure_summary(instead or error, status), **(
-            {"stopped": _stop_fields(error)} if isinstance(error, RunStopped) else {})})
+        try:
+            trackers.log_failure({**summary, **failure_summary(instead or error, status), **(
+                {"stopped": _stop_fields(error)} if isinstance(error, RunStopped) else {})})
+        except RecordWriteError:  # the status stays "running": readers show it as lost
+            instead = RunError(f"{instead or error}; its status could not be written either, "
+                               "so readers show it as lost")
         trackers.close(1 if status in (Status.FAILED, Status.DIVERGED) else 130)
         if status is Status.INTERRUPTED:
             log.warning("Stopped; continue with: %s", continue_command(job))
@@ -352,6 +392,10 @@ def ended_by(error: BaseException, run: Run) -> tuple[Status, BaseException | No
         return Status.DIVERGED, RunError(
             f"Training diverged at step {error.step}: {error.what}. Nothing non-finite was "
             f"saved: {kept}. Try a lower optimizer.lr (this run: {lr}).")
+    if isinstance(error, RecordWriteError):
+        kept = (f"the checkpoint of step {run.checkpoint_step} is intact"
+                if run.checkpoint_step is not None else "no checkpoint had been written yet")
+        return Status.FAILED, RunError(f"{error}; {kept}")
     if isinstance(error, RunStopped):
         return error.stop.status, None
     if isinstance(error, JobRequeued):  # submitit requeued the SLURM job

@@ -85,3 +85,20 @@ class WeightsHistory:
         ]
         self.stride = int(state["stride"])
         self.offered = offered
+
+
+def history_mismatch(layers: list, snapshots: int,
+                     convs: list[tuple[torch.Tensor, torch.Tensor]]) -> str | None:
+    """Why a saved history does not fit a model; None when it does.
+
+    Args:
+        layers: per conv layer, the saved (weights (S, C_out, C_in, k, k), biases (S, C_out)).
+        snapshots: S, the number of snapshots.
+        convs: the model's ``conv_weights()``: (weight, bias) per conv layer.
+    """
+    if len(layers) != len(convs):
+        return f"{len(layers)} conv layers, the model has {len(convs)}"
+    for i, ((w, b), (mw, mb)) in enumerate(zip(layers, convs), start=1):
+        if tuple(w.shape) != (snapshots, *mw.shape) or tuple(b.shape) != (snapshots, *mb.shape):
+            return f"conv{i} weights {tuple(w.shape[1:])}, the model's {tuple(mw.shape)}"
+    return None
