@@ -18,6 +18,7 @@ from matplotlib.ticker import (FuncFormatter, Locator, LogLocator, MaxNLocator,
                                NullFormatter)
 
 MAX_CHANNELS = 16  # feature maps shown per conv layer
+PROBE_SHOWN = 4  # validation images whose feature maps the trackers log
 
 
 class ErrorTicks(Locator):

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from .config.trust import Trust, add_trust_option, forget_working_directory
 from .errors import UserError
-from .models.build import WEIGHTS, load_model
+from .models.build import WEIGHTS, load_model, require_digits
 from .recognise.predict import Prediction, PreprocessedFolder, expand, predict
 from .training.runtime import resolve_device
 
@@ -76,6 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args.device = resolve_device(args.device, key="--device")
         loaded = load_model(args.run_dir, args.device, trust=Trust.from_env(args.trust))
+        require_digits(loaded, args.run_dir)
     except UserError as error:
         print(f"Error: {error}", file=sys.stderr)
         return 2

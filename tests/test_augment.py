@@ -3,7 +3,7 @@
 import torch
 
 from mnist_lab.data.augment import Augmenter, change_stroke, random_affine_matrices
-from mnist_lab.config.schema import AugmentConfig
+from mnist_lab.data.augment import AugmentConfig
 
 OFF = AugmentConfig(enabled=True, rotation_deg=0, scale=0, shear_deg=0, translate=0, stroke=0)
 

@@ -8,7 +8,7 @@ import pytest
 from hydra.errors import ConfigCompositionException
 
 from conftest import CONF, REPO, compose_config
-from mnist_lab.config.schema import SGDConfig
+from mnist_lab.training.optimizers import SGDConfig
 from mnist_lab.models.convnet import ConvNetConfig
 from mnist_lab.config.settings import to_settings
 from mnist_lab.errors import ConfigError
@@ -38,7 +38,8 @@ def test_defaults_are_the_seed_protocol():
     assert isinstance(s.model, ConvNetConfig) and isinstance(s.optimizer, SGDConfig)
     assert (s.model.depth, s.model.kernel_size, s.model.fc_width, s.model.dropout) == (
         [4, 8], 5, 512, 0.5)
-    assert (s.optimizer.lr, s.optimizer.momentum, s.optimizer.schedule) == (0.001, 0.9, "constant")
+    assert (s.optimizer.lr, s.optimizer.momentum) == (0.001, 0.9)
+    assert s.scheduler._target_ == "mnist_lab.training.schedules.Constant"
     assert (s.data.batch_size, s.data.val_size, s.data.normalize) == (64, 5000, False)
     assert (s.trainer.epochs, s.trainer.eval_every, s.seed) == (20, 100, 0)
     assert not s.data.augment.enabled

@@ -187,7 +187,7 @@ def test_a_learning_rate_of_1e9_diverges_and_weights_with_nan_are_refused(tmp_pa
 
 @pytest.mark.parametrize("override", ["optimizer.lr=inf", "optimizer.lr=nan",
                                       "trainer.heartbeat_s=inf", "trainer.snapshot_max_mb=inf",
-                                      "logger.init_timeout=inf"])
+                                      "logger.wandb.init_timeout=inf"])
 def test_every_float_setting_must_be_finite(override):
     from conftest import compose_config
     from mnist_lab.config.settings import to_settings

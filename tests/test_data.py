@@ -13,8 +13,10 @@ import torch
 from torchvision.datasets import MNIST as TorchvisionMNIST
 
 from conftest import data_root_state
-from mnist_lab.data.mnist import (DataError, Normalization, batches, epoch_order, load_data,
-                            load_mnist, pixel_stats, read_split, split_test, steps_per_epoch)
+from mnist_lab.data.datasets import MNIST
+from mnist_lab.data.integrity import DataError
+from mnist_lab.data.normalization import Normalization
+from mnist_lab.data.splits import batches, epoch_order, pixel_stats, split_test, steps_per_epoch
 from mnist_lab.data import integrity
 from mnist_lab.data.integrity import RAW_FILES, md5_cache_file
 
@@ -48,8 +50,7 @@ def set_byte(path: Path, offset: int, value: int) -> None:
 
 @pytest.fixture(scope="module")
 def mnist(data_root):
-    return load_data(data_root, download=False, val_size=5000, normalize=False,
-                     device=torch.device("cpu"))
+    return MNIST(str(data_root), download=False).load(torch.device("cpu"))
 
 
 def test_splits_have_the_seed_sizes_and_do_not_overlap(mnist, data_root):
@@ -98,8 +99,8 @@ def test_normalisation(mnist):
     assert x.dtype == torch.float32 and 0 <= x.min() and x.max() <= 1
     torch.testing.assert_close(x, mnist.val.images[:10].float() / 255)
     stats = pixel_stats(mnist.train.images)
-    assert stats.mean == pytest.approx(0.1307, abs=1e-4)
-    assert stats.std == pytest.approx(0.3081, abs=1e-4)
+    assert stats.mean[0] == pytest.approx(0.1307, abs=1e-4)
+    assert stats.std[0] == pytest.approx(0.3081, abs=1e-4)
     standardised = stats.apply(mnist.train.images[:2000])
     assert abs(standardised.mean().item()) < 0.05
 
@@ -107,7 +108,7 @@ def test_normalisation(mnist):
 def test_missing_root_without_download_names_the_path(tmp_path):
     root = tmp_path / "no_mnist_here"
     with pytest.raises(DataError) as info:
-        load_mnist(root, download=False)
+        MNIST(str(root), download=False).read()
     message = str(info.value)
     assert str(root) in message and "MNIST/raw/train-images-idx3-ubyte" in message
     assert "data.root" in message and "MNIST_LAB_DATA" in message
@@ -119,7 +120,7 @@ def test_failed_download_names_the_root_and_leaves_nothing(tmp_path, monkeypatch
     monkeypatch.setattr(TorchvisionMNIST, "mirrors", ["http://127.0.0.1:9/"])
     root = tmp_path / "new_root"
     with pytest.raises(DataError) as info:
-        load_mnist(root, download=True)
+        MNIST(str(root), download=True).read()
     assert f"Could not download MNIST into '{root}'" in str(info.value)
     assert "\n" not in str(info.value)
     assert not root.exists(), "half-made folders were left behind"
@@ -127,7 +128,7 @@ def test_failed_download_names_the_root_and_leaves_nothing(tmp_path, monkeypatch
 
 def test_reading_writes_nothing_into_the_data_root(data_root):
     before = data_root_state(data_root)
-    load_mnist(data_root, download=True)  # files present: download must not write
+    MNIST(str(data_root), download=True).read()  # files present: download must not write
     assert data_root_state(data_root) == before
 
 
@@ -137,7 +138,7 @@ def test_failed_download_into_a_nested_root_removes_every_folder_it_made(
     monkeypatch.chdir(tmp_path)
     (tmp_path / "keep.txt").write_text("not made by the download")
     with pytest.raises(DataError, match="Nothing was left behind"):
-        load_mnist("deep/a/b", download=True)  # none of deep/a/b exists
+        MNIST("deep/a/b", download=True).read()  # none of deep/a/b exists
     assert os.listdir(tmp_path) == ["keep.txt"], "folders made by the download were left"
 
 
@@ -151,7 +152,7 @@ def test_a_truncated_or_empty_raw_file_names_its_size_and_the_expected_one(
     with open(raw / name, "r+b") as f:
         f.truncate(size)
     with pytest.raises(DataError) as info:
-        load_mnist(raw.parent.parent, download=True)
+        MNIST(str(raw.parent.parent), download=True).read()
     message = str(info.value)
     assert f"The MNIST file '{raw / name}' is {state}." in message
     assert "data.download=true" in message and "\n" not in message
@@ -163,7 +164,7 @@ def test_a_changed_byte_fails_the_md5_check(tmp_path, data_root):
     set_byte(raw / TRAIN_LABELS, 8 + 4242, 255)  # label 4242 (after the 8-byte header)
     actual = hashlib.md5((raw / TRAIN_LABELS).read_bytes()).hexdigest()
     with pytest.raises(DataError) as info:
-        load_mnist(raw.parent.parent, download=False)
+        MNIST(str(raw.parent.parent), download=False).read()
     assert str(info.value).startswith(
         f"The MNIST file '{raw / TRAIN_LABELS}' is damaged: its MD5 is {actual}, expected "
         "the published a25bea736e30d166cdddb491f175f624. Download MNIST again")
@@ -176,7 +177,7 @@ def test_md5_check_is_cached_by_what_a_user_cannot_set_back(tmp_path, data_root,
     (tmp_path / "cache").mkdir()
     md5_cache_file().write_text("{ half a file")  # a damaged cache counts as empty
     raw = raw_copy(tmp_path, data_root)
-    load_mnist(raw.parent.parent, download=False)
+    MNIST(str(raw.parent.parent), download=False).read()
     assert os.listdir(tmp_path / "cache") == ["verified_md5.json"]  # no temp file left
     cached = json.loads(md5_cache_file().read_text())
     copy = raw / TRAIN_LABELS
@@ -189,13 +190,13 @@ def test_md5_check_is_cached_by_what_a_user_cannot_set_back(tmp_path, data_root,
     hashed = []
     real_md5 = integrity.calculate_md5
     monkeypatch.setattr(integrity, "calculate_md5", lambda p: hashed.append(p) or real_md5(p))
-    load_mnist(raw.parent.parent, download=False)
+    MNIST(str(raw.parent.parent), download=False).read()
     assert hashed == []  # unchanged files: not hashed again
     set_byte(copy, 8 + 4242, 255)
     os.utime(copy, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # the old mtime, set back
     assert copy.stat().st_mtime_ns == stat.st_mtime_ns
     with pytest.raises(DataError, match="is damaged: its MD5 is"):
-        load_mnist(raw.parent.parent, download=False)
+        MNIST(str(raw.parent.parent), download=False).read()
     assert hashed == [copy.resolve()]
 
 
@@ -219,7 +220,7 @@ def test_an_unwritable_md5_cache_warns_once_and_the_data_loads(
     monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
     with caplog.at_level(logging.WARNING, logger="mnist_lab.data.integrity"):
         for _ in range(2):
-            train, _, _ = load_mnist(data_root, download=False)
+            train, _ = MNIST(str(data_root), download=False).read()
             assert len(train) == 60000
     warnings = [r.getMessage() for r in caplog.records if r.name == "mnist_lab.data.integrity"]
     assert len(warnings) == 1
@@ -242,9 +243,9 @@ def test_labels_outside_0_to_9_are_refused_when_a_split_is_read(tmp_path):
         write_idx(raw / f"{split}-labels-idx1-ubyte", [0, 1, 2, 3])
     write_idx(raw / "t10k-labels-idx1-ubyte", [7, 2, 255, 10])
     with pytest.raises(DataError) as info:
-        read_split(tmp_path, train=False)
+        MNIST(str(tmp_path), download=False).read_split(train=False)
     assert str(info.value).startswith(
         f"The MNIST label file '{raw / 't10k-labels-idx1-ubyte'}' holds label 255 at index 2 "
         "(the first of 2 labels outside 0..9).")
     write_idx(raw / "t10k-labels-idx1-ubyte", [7, 2, 9, 0])
-    assert read_split(tmp_path, train=False).labels.tolist() == [7, 2, 9, 0]
+    assert MNIST(str(tmp_path), download=False).read_split(train=False).labels.tolist() == [7, 2, 9, 0]

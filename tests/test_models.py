@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import importlib
+import inspect
 import io
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from conftest import compose_config, run_training
 from mnist_lab.models.build import build_model, load_model
 from mnist_lab.errors import ConfigError
 from mnist_lab.evaluate import evaluate_run
+from mnist_lab.models.convnet import ConvNet
 from mnist_lab.models.lenet5 import C3_TABLE, LeNet5, scaled_tanh
 from mnist_lab.models.mlp import MLP
 from mnist_lab.models.resnet import ResNet
@@ -46,6 +48,9 @@ MODELS = {name: yaml_model(name) for name in ZOO} | {
     "mlp-logistic": ("mnist_lab.models.mlp.MLP", {"hidden": []}),
     "lenet5-full-c3": ("mnist_lab.models.lenet5.LeNet5", {"c3_table": False}),
     "resnet-4x2": ("mnist_lab.models.resnet.ResNet", {"widths": [8, 16, 32, 64], "blocks": 2}),
+    **{f"convnet-{d}": ("mnist_lab.models.convnet.ConvNet", {"depth": d, "kernel_size": k,
+                                                             "fc_width": 32, "batch_norm": bn})
+       for d, k, bn in (([4], 5, False), ([8, 16, 32], 3, True), ([2, 4, 8, 16], 5, False))},
 }
 # name → feature-map shapes (C, H, W) for a 28x28 image; None: no feature_maps().
 FEATURE_MAPS = {
@@ -57,6 +62,9 @@ FEATURE_MAPS = {
     "lenet5-full-c3": [(6, 28, 28), (16, 10, 10), (120, 1, 1)],
     "resnet": [(16, 28, 28), (16, 28, 28), (32, 14, 14), (64, 7, 7)],
     "resnet-4x2": [(8, 28, 28)] * 3 + [(16, 14, 14)] * 2 + [(32, 7, 7)] * 2 + [(64, 4, 4)] * 2,
+    "convnet-[4]": [(4, 28, 28)],
+    "convnet-[8, 16, 32]": [(8, 28, 28), (16, 14, 14), (32, 7, 7)],
+    "convnet-[2, 4, 8, 16]": [(2, 28, 28), (4, 14, 14), (8, 7, 7), (16, 3, 3)],
 }
 CONV_MODELS = [name for name in MODELS if FEATURE_MAPS[name] is not None]
 
@@ -110,6 +118,30 @@ def test_feature_maps_and_conv_weights(name):
     assert pairs[0][0].shape[:2] == (maps[0].shape[1], IN_SHAPE[0]), "the first conv comes first"
 
 
+def test_feature_maps_are_taken_after_the_relu():
+    maps = make("convnet-[2, 4, 8, 16]").feature_maps(torch.rand(2, *IN_SHAPE))
+    assert all((m >= 0).all() for m in maps)
+
+
+def test_the_seed_network_matches_the_protocol():
+    model = make("convnet")
+    convs = [(c.in_channels, c.out_channels, c.kernel_size, c.padding) for c in model.convs]
+    assert convs == [(1, 4, (5, 5), (2, 2)), (4, 8, (5, 5), (2, 2))]
+    assert (model.fc.in_features, model.fc.out_features) == (8 * 7 * 7, 512)
+    assert model.dropout.p == 0.5 and model.out.out_features == 10
+
+
+def test_pool_before_relu_equals_the_seed_order():
+    """forward pools before the ReLU; the seed did ReLU then pool: same values."""
+    model = make("convnet").eval()
+    x = torch.rand(4, *IN_SHAPE)
+    h = x
+    for conv in model.convs:
+        h = F.max_pool2d(F.relu(conv(h)), 2)
+    seed_order = F.log_softmax(model.out(F.relu(model.fc(h.flatten(1)))), dim=1)
+    torch.testing.assert_close(model(x), seed_order, rtol=0, atol=0)
+
+
 @pytest.mark.parametrize("name", ["mlp", "mlp-logistic"])
 def test_mlp_has_no_convolutions(name):
     model = make(name)
@@ -118,10 +150,16 @@ def test_mlp_has_no_convolutions(name):
 
 
 BAD_VALUES = [
+    (ConvNet, {"depth": []}, "model.depth"),
+    (ConvNet, {"depth": [4, 0]}, "model.depth"),
+    (ConvNet, {"depth": [1] * 5}, "model.depth"),  # 28 allows 4 blocks: 28 14 7 3 1
+    (ConvNet, {"kernel_size": 4}, "model.kernel_size"),
+    (ConvNet, {"dropout": 1.0}, "model.dropout"),
     (MLP, {"hidden": [256, 0]}, "model.hidden"),
     (MLP, {"dropout": 1.0}, "model.dropout"),
     (MLP, {"dropout": -0.1}, "model.dropout"),
     (LeNet5, {}, "model", (1, 24, 24)),
+    (LeNet5, {}, "model", (1, 32, 32)),  # 28x28 by design
     (ResNet, {"widths": []}, "model.widths"),
     (ResNet, {"widths": [16, -1]}, "model.widths"),
     (ResNet, {"widths": [1] * 7}, "model.widths"),  # 28 allows 6 stages: 28 14 7 4 2 1
@@ -130,34 +168,36 @@ BAD_VALUES = [
 
 
 @pytest.mark.parametrize("bad", BAD_VALUES, ids=lambda b: f"{b[0].__name__}-{b[1]}-{b[3:]}")
-def test_validate_refuses_bad_values(bad):
+def test_the_constructor_refuses_bad_values_in_one_line(bad):
     cls, kwargs, key, *in_shape = bad
     shape = in_shape[0] if in_shape else IN_SHAPE
     with pytest.raises(ConfigError) as refused:
-        cls.validate(shape, NUM_CLASSES, **kwargs)
+        cls(shape, NUM_CLASSES, **kwargs)  # the constructor checks first
     assert refused.value.key == key
     message = str(refused.value)
     assert message.startswith(f"Invalid config value {key}=") and "\n" not in message
-    with pytest.raises(ConfigError, match=f"^Invalid config value {key}="):
-        cls(shape, NUM_CLASSES, **kwargs)  # the constructor checks first
 
 
 def test_resnet_accepts_the_most_stages_an_input_allows():
-    ResNet.validate(IN_SHAPE, NUM_CLASSES, widths=[1] * 6)
     assert ResNet(IN_SHAPE, NUM_CLASSES, widths=[2] * 6).feature_maps(
         torch.randn(2, *IN_SHAPE))[-1].shape == (2, 2, 1, 1)
 
 
-@pytest.mark.parametrize("name", OURS)
-def test_model_yaml_holds_the_target_and_the_schema_defaults(name):
-    """conf/model/<name>.yaml: _target_ and the constructor's arguments, equal to the schema's."""
+@pytest.mark.parametrize("name", OURS + ["convnet"])
+def test_model_yaml_restates_none_of_the_constructors_defaults(name):
+    """conf/model/<name>.yaml extends the schema, which is derived from the constructor:
+    each default is written once, in the class's signature."""
     module = importlib.import_module(f"mnist_lab.models.{name}")
     node = OmegaConf.load(CONF / "model" / f"{name}.yaml")
     assert list(node.pop("defaults")) == [f"/schema/model/{name}@_here_", "_self_"]
-    assert OmegaConf.to_container(node) == OmegaConf.to_container(
-        OmegaConf.structured(module.SCHEMA))
+    assert OmegaConf.to_container(node) == {}
+    (schema,) = module.SCHEMAS.values()
+    cls = getattr(module, schema._target_.rpartition(".")[2])
+    defaults = {k: list(p.default) if isinstance(p.default, tuple) else p.default
+                for k, p in inspect.signature(cls).parameters.items()
+                if k not in ("in_shape", "num_classes")}
     target, kwargs = MODELS[name]
-    assert (target, kwargs) == (node._target_, {k: v for k, v in node.items() if k != "_target_"})
+    assert (target, kwargs) == (schema._target_, defaults)
     assert type(make(name)).__name__ == target.rsplit(".", 1)[1]
 
 
@@ -221,7 +261,8 @@ def test_preset_composes_with_its_model_and_optimizer_settings(name):
     cfg = compose_config([f"experiment={name}"])
     node = OmegaConf.load(CONF / "experiment" / f"{name}.yaml")
     assert cfg.model._target_ == MODELS[name][0]
-    assert cfg.optimizer.schedule == node.optimizer.schedule
+    assert cfg.scheduler == compose_config([f"scheduler={node.defaults[1]['override /scheduler']}"]
+                                           ).scheduler
     assert cfg.optimizer.lr == node.optimizer.lr and cfg.data.normalize is True
     model = instantiate(cfg.model, in_shape=IN_SHAPE, num_classes=NUM_CLASSES)
     assert type(model) is type(make(name))

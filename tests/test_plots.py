@@ -14,7 +14,6 @@ import torch
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 
 from mnist_lab import plots
-from mnist_lab.config.schema import WandbLoggerConfig
 from mnist_lab.config.job import JobInfo
 from mnist_lab.models.convnet import ConvNet
 from mnist_lab.training.snapshots import WeightsHistory
@@ -126,7 +125,7 @@ def test_wandb_images_use_one_scale_per_layer_and_say_it(tmp_path, wandb_env):
                     num_classes=10)
     with torch.no_grad():
         model.convs[1].weight.mul_(0.01)  # a weak second layer
-    tracker = WandbTracker(WandbLoggerConfig(mode="offline"), JobInfo(run_dir=tmp_path))
+    tracker = WandbTracker(JobInfo(run_dir=tmp_path), mode="offline")
     tracker.probe = torch.rand(4, 1, 28, 28)
     images = tracker._images(model)
 

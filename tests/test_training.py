@@ -17,7 +17,7 @@ from mnist_lab.training.resume import RunDirTaken
 from mnist_lab.training.tracking.base import Tracker
 
 RESUME = ["trainer.max_steps=240", "trainer.eval_every=40", "trainer.checkpoint_every=80",
-          "optimizer.lr=0.01", "trainer.progress=false", "logger=none"]
+          "optimizer.lr=0.01", "trainer.progress=false", "logger=none", "data=tiny"]
 
 
 def test_short_run_learns_and_records_everything(short_run):
@@ -32,7 +32,7 @@ def test_short_run_learns_and_records_everything(short_run):
     assert summary["status"] == "completed" and summary["steps"] == 300
     assert summary["val/best_error"] == min(r["val/error"] for r in rows)
     assert summary["val/final_error"] == rows[-1]["val/error"]
-    assert summary["test/images"] == 5000
+    assert summary["test/images"] == 500  # the tiny MNIST's test split
     assert summary["test/accuracy"] == pytest.approx(1 - summary["test/error"])
     assert summary["train/images_per_s"] > 0 and summary["wall_s"] > 0
     assert torch.__version__.startswith(summary["versions"]["torch"])
@@ -43,12 +43,12 @@ def test_short_run_learns_and_records_everything(short_run):
 
 def test_checkpoint_is_self_describing_and_loads_weights_only(short_run):
     ckpt = torch.load(short_run / "checkpoint.pt", weights_only=True)
-    assert ckpt["step"] == 300 and ckpt["format_version"] == 2
+    assert ckpt["step"] == 300 and ckpt["format_version"] == 3
     assert ckpt["model"] == {"target": "mnist_lab.models.convnet.ConvNet",
                              "in_shape": [1, 28, 28], "num_classes": 10,
                              "kwargs": {"depth": [4, 8], "kernel_size": 5, "fc_width": 512,
                                         "dropout": 0.5, "batch_norm": False},
-                             "classes": list("0123456789"), "mean": 0.0, "std": 1.0}
+                             "classes": list("0123456789"), "mean": [0.0], "std": [1.0]}
     loaded = load_model(short_run)
     assert not loaded.model.training and loaded.step == 300
     history = torch.load(short_run / "weights_history.pt", weights_only=True)
@@ -58,7 +58,7 @@ def test_checkpoint_is_self_describing_and_loads_weights_only(short_run):
 
 
 def test_evaluate_reproduces_the_test_error(short_run, data_root, capsys):
-    assert evaluate_main([str(short_run), "--data-root", str(data_root)]) == 0
+    assert evaluate_main([str(short_run)]) == 0
     out = capsys.readouterr().out
     error = json.loads((short_run / "summary.json").read_text())["test/error"]
     assert f"test/error {100 * error:.2f}%" in out and "(equal)" in out
@@ -189,7 +189,7 @@ def test_best_checkpoint_is_kept_and_both_test_errors_are_recorded(short_run, da
     assert summary["test/weights"] == "final"
     assert summary["test/error"] == summary["test/final_error"]
     assert 0 < summary["test/best_checkpoint_error"] < 0.2
-    assert evaluate_main([str(short_run), "--data-root", str(data_root), "--weights", "best"]) == 0
+    assert evaluate_main([str(short_run), "--weights", "best"]) == 0
     out = capsys.readouterr().out
     error = summary["test/best_checkpoint_error"]
     assert f"test/error {100 * error:.2f}%" in out and "best weights" in out and "(equal)" in out
@@ -263,8 +263,8 @@ def test_runs_written_in_format_1_still_load_and_resume(short_run, data_root, tm
     assert torch.load(old / "checkpoint.pt", weights_only=True)["format_version"] == 1
     loaded = load_model(old)
     assert type(loaded.model).__name__ == "ConvNet" and loaded.classes == tuple("0123456789")
-    assert evaluate_main([str(old), "--data-root", str(data_root)]) == 0
+    assert evaluate_main([str(old)]) == 0
     assert "(equal)" in capsys.readouterr().out
     run_training(old, ["trainer.resume=true", "trainer.max_steps=400", "trainer.progress=false"])
     assert [r["step"] for r in RunRecord(old).read_metrics()] == [100, 200, 300, 400]
-    assert torch.load(old / "checkpoint.pt", weights_only=True)["format_version"] == 2
+    assert torch.load(old / "checkpoint.pt", weights_only=True)["format_version"] == 3

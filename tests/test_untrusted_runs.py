@@ -147,3 +147,25 @@ def test_predict_and_the_app_take_trust_only_from_the_user(old_run, tmp_path, mo
         load_runs([old_run])
     assert predict_main([str(old_run), str(REPO / "docs/examples/four.png")]) == 2
     assert not (tmp_path / "ran").exists()
+
+
+@pytest.mark.parametrize("kind, node", [
+    ("data", {"_target_": "planted_parts.Net", "root": "x"}),
+    ("scheduler", {"_target_": "planted_parts.Net"}),
+    ("logger", {"evil": {"_target_": "planted_parts.Net"}}),
+])
+def test_a_saved_data_schedule_or_tracker_target_is_refused_unimported(
+        old_run, tmp_path, monkeypatch, data_root, kind, node):
+    plant(tmp_path, "planted_parts", tmp_path / "ran")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    ckpt = torch.load(old_run / "checkpoint.pt", weights_only=True)
+    ckpt["config"][kind] = node
+    if kind == "scheduler":  # a config written after schedules became parts
+        ckpt["config"]["optimizer"].pop("schedule")
+        ckpt["config"]["optimizer"].pop("warmup_steps")
+    torch.save(ckpt, old_run / "checkpoint.pt")
+    with pytest.raises(UserError, match=rf"\({kind}._target_\) names the {kind} class "
+                                        r"'planted_parts.Net', which is not trusted"):
+        run_training(old_run, [f"trainer.resume={old_run}", "trainer.max_steps=60",
+                               f"data.root={data_root}"])
+    assert not (tmp_path / "ran").exists() and "planted_parts" not in sys.modules

@@ -8,6 +8,7 @@ import time
 
 import numpy as np
 import pytest
+import torch
 from omegaconf import OmegaConf
 from PIL import Image
 
@@ -18,7 +19,7 @@ from mnist_lab.record.folder import RunRecord
 from mnist_lab.training.tracking.base import Tracker
 from mnist_lab.training.tracking.wandb_mode import resolve_mode
 
-WANDB = FAST + ["logger=wandb", "logger.log_images_every=2"]
+WANDB = FAST + ["logger=wandb", "logger.wandb.log_images_every=2"]
 
 
 def test_run_logs_what_the_record_holds(tmp_path, wandb_env):
@@ -103,7 +104,7 @@ def test_unreachable_server_falls_back_to_offline(tmp_path, wandb_env, monkeypat
     monkeypatch.setenv("WANDB_API_KEY", "a" * 40)
     monkeypatch.setenv("WANDB_BASE_URL", "http://127.0.0.1:9")  # nothing listens there
     run_training(tmp_path, FAST + ["trainer.max_steps=100", "logger=wandb",
-                                   "logger.mode=online", "logger.init_timeout=3"])
+                                   "logger.wandb.mode=online", "logger.wandb.init_timeout=3"])
     assert any("logging offline instead" in r.message for r in caplog.records)
     run = wandb_run(tmp_path)
     assert run.exit_code == 0 and len(wf.history_values(run, "val/error")) == 1
@@ -118,7 +119,7 @@ def env_without_credentials(home):
 def test_online_without_credentials_fails_fast_without_a_tty(tmp_path):
     start = time.perf_counter()
     result = subprocess.run(
-        [sys.executable, str(REPO / "run.py"), "logger.mode=online", f"hydra.run.dir={tmp_path}/r"],
+        [sys.executable, str(REPO / "run.py"), "logger.wandb.mode=online", f"hydra.run.dir={tmp_path}/r"],
         capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
         env=env_without_credentials(tmp_path), cwd=tmp_path,
     )
@@ -187,15 +188,21 @@ def wandb_noise(output):
 
 
 @pytest.mark.slow
-def test_run_killed_then_resumed_has_every_metrics_row_in_wandb_once(tmp_path):
+def test_run_killed_then_resumed_has_every_metrics_row_in_wandb_and_tensorboard_once(tmp_path):
+    """W&B and TensorBoard together (issue 17): after a kill -9 and a resume, each holds
+    every metrics row once, equal to metrics.csv (TensorBoard: float32, read back with
+    its own event reader)."""
+    from test_parts import tensorboard_scalars
+
     run_dir, env = tmp_path / "r", offline_env(tmp_path)
-    first = start_py(["logger=wandb", "trainer.max_steps=400", "trainer.eval_every=20",
-                      "trainer.checkpoint_every=60", "optimizer.lr=0.05",
-                      "trainer.progress=false", f"hydra.run.dir={run_dir}"], tmp_path, env)
+    first = start_py(["logger=[wandb,tensorboard]", "trainer.max_steps=400",
+                      "trainer.eval_every=20", "trainer.checkpoint_every=60",
+                      "optimizer.lr=0.05", "trainer.progress=false", f"hydra.run.dir={run_dir}"],
+                     tmp_path, env)
     wait_for_rows(first, run_dir, 7)
     first.send_signal(signal.SIGKILL)
     assert first.wait(timeout=60) == -signal.SIGKILL, "the run ended before it was killed"
-    resumed = run_py(["logger=wandb", f"trainer.resume={run_dir}"], tmp_path, env)
+    resumed = run_py(["logger=[wandb,tensorboard]", f"trainer.resume={run_dir}"], tmp_path, env)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     rows = RunRecord(run_dir).read_metrics()
     assert [r["step"] for r in rows] == list(range(20, 401, 20))
@@ -203,6 +210,11 @@ def test_run_killed_then_resumed_has_every_metrics_row_in_wandb_once(tmp_path):
     assert wf.history_values(run, "val/error") == [(r["step"], r["val/error"]) for r in rows]
     assert RunRecord(run_dir).read_tracker_state() == {"wandb_run_id": run.run_id}
     assert wandb_noise(resumed.stdout + resumed.stderr) == []
+    scalars = tensorboard_scalars(run_dir)
+    for key in ("train/error", "val/error", "train/loss", "lr"):
+        assert [step for step, _ in scalars[key]] == [r["step"] for r in rows], key  # once each
+        assert [value for _, value in scalars[key]] == [
+            float(torch.tensor(r[key], dtype=torch.float32)) for r in rows], key
 
 
 @pytest.mark.slow

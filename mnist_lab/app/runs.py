@@ -18,7 +18,7 @@ import torch
 
 from ..config.trust import Trust
 from ..errors import UserError
-from ..models.build import LoadedModel, load_model
+from ..models.build import LoadedModel, load_model, require_digits
 from ..record.folder import CHECKPOINT, HISTORY, RunRecord
 from ..training.snapshots import history_mismatch
 
@@ -188,6 +188,7 @@ def load_runs(paths: list[str | Path], device: str = "cpu",
     runs = []
     for run_dir in run_folders(paths):
         loaded = load_model(run_dir, device, trust=trust)
+        require_digits(loaded, run_dir)
         key = _short(run_dir)
         run = AppRun(key, f"{key}: {describe(loaded)}", run_dir, loaded)
         if run.has_maps:

@@ -33,10 +33,15 @@ def anchored(cfg: Any, launch_dir: str | Path) -> Any:
     absolute from ``launch_dir``, the directory the command was launched in.
 
     So a relative path means the same with ``hydra.job.chdir=true``, where the
-    job runs inside its output directory, as without it.
+    job runs inside its output directory, as without it. A dataset without a
+    ``root`` (a user's own) has nothing to anchor.
     """
     base = Path(launch_dir).absolute()
-    cfg.data.root = str(base / cfg.data.root)  # an absolute root stays itself
+    data = cfg.data
+    if isinstance(data, dict) and isinstance(data.get("root"), str):
+        data["root"] = str(base / data["root"])  # an absolute root stays itself
+    elif isinstance(getattr(data, "root", None), str):
+        data.root = str(base / data.root)
     if resume_path(cfg.trainer.resume):
         cfg.trainer.resume = str(base / cfg.trainer.resume)
     return cfg

@@ -5,8 +5,10 @@ from W&B) names the classes that rebuild it: ``checkpoint.pt``'s model target an
 the ``_target_`` nodes of its saved config. Importing a module runs its top-level
 code, so a name is trusted before anything is imported, from the string alone:
 
-- the parts mnist_lab ships (:data:`BUILT_IN`: ``mnist_lab.models.`` for models,
-  ``torch.optim.`` for optimizers);
+- the parts mnist_lab ships (:data:`BUILT_IN`, from
+  :data:`mnist_lab.config.parts.KINDS`: ``mnist_lab.models.`` for models,
+  ``mnist_lab.data.`` for datasets, ``torch.optim.`` for optimizers,
+  ``mnist_lab.training.schedules.`` and ``mnist_lab.training.tracking.``);
 - a target the command's own composed config names (``model=tiny`` with the user's
   own ``conf/model/tiny.yaml``): the user chose it for this command;
 - a prefix the user gives: ``--trust PREFIX`` (predict, evaluate, app) or the
@@ -26,9 +28,10 @@ from dataclasses import dataclass
 from typing import Any, Iterable, Iterator
 
 from ..errors import UserError
+from .parts import KINDS
 
 TRUST_ENV = "MNIST_LAB_TRUST"
-BUILT_IN = {"model": ("mnist_lab.models.",), "optimizer": ("torch.optim.",)}
+BUILT_IN = {kind: spec.trusted for kind, spec in KINDS.items()}
 DOTTED = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+")
 
 

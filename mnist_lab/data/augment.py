@@ -14,12 +14,41 @@ Off by default: the seed protocol has no augmentation.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..config.schema import AugmentConfig
+from ..errors import ConfigError
+
+
+@dataclass
+class AugmentConfig:
+    """``data.augment``: random affine and stroke-thickness augmentation (off in the seed
+    protocol). Angles in degrees, sizes as fractions of the image size.
+
+    Raises:
+        ConfigError: a value outside its range (on construction).
+    """
+
+    enabled: bool = False
+    rotation_deg: float = 15.0  # rotation drawn uniformly in [-r, r] degrees
+    scale: float = 0.15  # zoom drawn uniformly in [1 - s, 1 + s]
+    shear_deg: float = 10.0  # shear drawn uniformly in [-s, s] degrees
+    translate: float = 0.1  # shift drawn uniformly in [-t, t] of the image size
+    stroke: float = 0.5  # probability of a thicker or thinner stroke (dilate / erode)
+
+    def __post_init__(self) -> None:
+        for key, ok, allowed in (
+                ("rotation_deg", 0 <= self.rotation_deg <= 180, "in [0, 180] degrees"),
+                ("scale", 0 <= self.scale < 1, "in [0, 1)"),
+                ("shear_deg", 0 <= self.shear_deg < 90, "in [0, 90) degrees"),
+                ("translate", 0 <= self.translate <= 0.5, "in [0, 0.5] (a fraction of the "
+                                                          "image size)"),
+                ("stroke", 0 <= self.stroke <= 1, "a probability in [0, 1]")):
+            if not ok:
+                raise ConfigError(f"data.augment.{key}", getattr(self, key), f"must be {allowed}")
 
 
 def _generator(seed: int, step: int, device: torch.device) -> torch.Generator:

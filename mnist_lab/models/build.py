@@ -19,13 +19,12 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import torch
-from hydra.utils import instantiate
 from torch import nn
 
 from ..record.checkpoint import ModelSpec
-from ..config.parts import import_class
+from ..config.parts import build, import_class
 from ..config.trust import Trust
-from ..errors import ConfigError, UserError
+from ..errors import UserError
 from ..data.normalization import Normalization
 from ..record.folder import BEST, CHECKPOINT, RunRecord
 
@@ -42,7 +41,7 @@ def model_class(target: str) -> type[nn.Module]:
     Raises:
         UserError: it cannot be imported, or it is not an ``nn.Module`` subclass.
     """
-    return import_class(target, nn.Module, "model")
+    return import_class(target, "model")
 
 
 def build_model(target: str, kwargs: dict[str, Any], in_shape: Sequence[int],
@@ -50,24 +49,16 @@ def build_model(target: str, kwargs: dict[str, Any], in_shape: Sequence[int],
     """A new model: ``Class(in_shape=..., num_classes=..., **kwargs)`` via ``instantiate``.
 
     ``kwargs`` are plain values: a ``_target_`` nested in them is passed on as a dict,
-    never called (``_recursive_=False``), so a saved file can name no code but the
-    model class, which :func:`model_class` checks.
+    never called, so a saved file can name no code but the model class, which is
+    checked first (:func:`mnist_lab.config.parts.build`).
 
     Raises:
         ConfigError: the model's own value checks refused an argument.
         UserError: the class cannot be imported, or its constructor refused the
             arguments (the message names the class and the error).
     """
-    model_class(target)
-    try:
-        return instantiate({"_target_": target, **kwargs}, in_shape=tuple(in_shape),
-                           num_classes=num_classes, _convert_="all", _recursive_=False)
-    except Exception as error:
-        cause = error.__cause__ or error  # instantiate wraps the constructor's error
-        if isinstance(cause, ConfigError):
-            raise cause from None
-        raise UserError(f"model {target} with {kwargs}: {type(cause).__name__}: "
-                        f"{' '.join(str(cause).split())}") from None
+    return build({"_target_": target, **kwargs}, "model", in_shape=tuple(in_shape),
+                 num_classes=num_classes)
 
 
 def build_saved(spec: ModelSpec) -> nn.Module:
@@ -153,3 +144,22 @@ def refuse_non_finite(state: dict[str, Any], source: str) -> None:
                             "infinite values): the run diverged before they were saved, so "
                             "they cannot recognise anything. Use an earlier checkpoint or "
                             "train again with a lower optimizer.lr.")
+
+
+DIGITS = tuple("0123456789")
+
+
+def require_digits(loaded: LoadedModel, run_dir: str | Path) -> None:
+    """Refuse a model that does not read MNIST-like digits (for predict and the app,
+    which prepare people's images as 28x28 grey digits).
+
+    Raises:
+        UserError: the run was trained on other classes or another input shape.
+    """
+    if tuple(loaded.classes) != DIGITS or tuple(loaded.in_shape) != (1, 28, 28):
+        shown = ", ".join(map(str, loaded.classes[:5])) + (", ..." if len(loaded.classes) > 5
+                                                          else "")
+        raise UserError(f"'{run_dir}' was trained on {'x'.join(map(str, loaded.in_shape))} "
+                        f"images of the classes {shown}: predict and the app read handwritten "
+                        "digits, prepared as MNIST's 1x28x28 grey images. Evaluate this run "
+                        "with python -m mnist_lab.evaluate.")

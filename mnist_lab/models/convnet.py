@@ -13,29 +13,14 @@ idempotent: log_softmax(log_softmax(z)) = log_softmax(z).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
-from typing import List, Sequence
+from typing import Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..config.parts import schema_of
 from ..errors import ConfigError
-
-
-@dataclass
-class ConvNetConfig:
-    """``conf/model/convnet.yaml`` and ``convnet_bn.yaml``: type-checked at composition."""
-
-    _target_: str = "mnist_lab.models.convnet.ConvNet"
-    depth: List[int] = field(default_factory=lambda: [4, 8])
-    kernel_size: int = 5
-    fc_width: int = 512
-    dropout: float = 0.5
-    batch_norm: bool = False
-
-
-SCHEMA = ConvNetConfig
 
 
 class ConvNet(nn.Module):
@@ -52,13 +37,12 @@ class ConvNet(nn.Module):
         batch_norm: batch normalisation after each conv (not in the seed).
 
     Raises:
-        ConfigError: a value out of range (see :meth:`validate`).
+        ConfigError: a value out of range (see :meth:`check`), before anything is built.
     """
 
-    @classmethod
-    def validate(cls, in_shape: Sequence[int], num_classes: int, depth: Sequence[int] = (4, 8),
-                 kernel_size: int = 5, fc_width: int = 512, dropout: float = 0.5,
-                 batch_norm: bool = False) -> None:
+    @staticmethod
+    def check(in_shape: Sequence[int], depth: Sequence[int], kernel_size: int, fc_width: int,
+              dropout: float) -> None:
         """Check the arguments before anything is built; the first bad one raises.
 
         Each block halves the spatial size (rounding down) and at least 1 pixel
@@ -97,7 +81,7 @@ class ConvNet(nn.Module):
         dropout: float = 0.5,
         batch_norm: bool = False,
     ) -> None:
-        self.validate(in_shape, num_classes, depth, kernel_size, fc_width, dropout)
+        self.check(in_shape, depth, kernel_size, fc_width, dropout)
         super().__init__()
         channels, height, width = in_shape
         self.convs = nn.ModuleList()
@@ -145,3 +129,7 @@ class ConvNet(nn.Module):
     def conv_weights(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """(weight (C_out, C_in, k, k), bias (C_out,)) of each conv layer, live tensors."""
         return [(conv.weight, conv.bias) for conv in self.convs]
+
+
+ConvNetConfig = schema_of(ConvNet)
+SCHEMAS = {"convnet": ConvNetConfig}

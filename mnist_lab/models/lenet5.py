@@ -44,13 +44,13 @@ Trainable parameters: 156 + 12 + 1,516 + 32 + 48,120 + 10,164 + 850 = 60,850
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..config.parts import schema_of
 from ..errors import ConfigError
 
 # Table I: the S2 maps each C3 map is connected to. 6 maps see 3 neighbouring maps,
@@ -59,18 +59,7 @@ C3_TABLE = ((0, 1, 2), (1, 2, 3), (2, 3, 4), (3, 4, 5), (0, 4, 5), (0, 1, 5),
             (0, 1, 2, 3), (1, 2, 3, 4), (2, 3, 4, 5), (0, 3, 4, 5), (0, 1, 4, 5), (0, 1, 2, 5),
             (0, 1, 3, 4), (1, 2, 4, 5), (0, 2, 3, 5), (0, 1, 2, 3, 4, 5))
 TANH_A, TANH_S = 1.7159, 2.0 / 3.0  # f(a) = A tanh(S a), Appendix A
-MIN_SIZE = 28  # smallest input side for which C5 still sees a 5x5 map
-
-
-@dataclass
-class LeNet5Config:
-    """The schema of ``conf/model/lenet5.yaml`` (type-checked at composition)."""
-
-    _target_: str = "mnist_lab.models.lenet5.LeNet5"
-    c3_table: bool = True
-
-
-SCHEMA = LeNet5Config
+SIZE = 28  # the input side LeNet-5's layers are sized for: C5 sees one 5x5 map
 
 
 def scaled_tanh(a: torch.Tensor) -> torch.Tensor:
@@ -112,12 +101,12 @@ class LeNet5(nn.Module):
         c3_table: connect C3 to S2 as Table I of the paper (true) or fully.
 
     Raises:
-        ConfigError: an input smaller than 28x28 (see :meth:`validate`).
+        ConfigError: an input that is not 28x28 (see :meth:`check`).
     """
 
     def __init__(self, in_shape: Sequence[int], num_classes: int,
                  c3_table: bool = True) -> None:
-        self.validate(in_shape, num_classes, c3_table=c3_table)
+        self.check(in_shape)
         super().__init__()
         channels, height, width = in_shape
         self.c1 = nn.Conv2d(channels, 6, 5, padding=2, padding_mode="replicate")
@@ -131,17 +120,18 @@ class LeNet5(nn.Module):
         self.register_buffer("c3_mask", c3_mask() if c3_table else torch.ones(16, 6, 1, 1))
         self.reset_parameters()
 
-    @classmethod
-    def validate(cls, in_shape: Sequence[int], num_classes: int, c3_table: bool = True) -> None:
+    @staticmethod
+    def check(in_shape: Sequence[int]) -> None:
         """Check the input size before anything is built or any data is read.
 
         Raises:
-            ConfigError: H or W below 28 (key ``model``): C5 would see no 5x5 map.
+            ConfigError: H or W not 28 (key ``model``): LeNet-5's layers are sized for
+                28x28 digits (C5 must see one 5x5 map, F6 its 120 outputs).
         """
-        if min(in_shape[1:]) < MIN_SIZE:
-            raise ConfigError("model", "lenet5", f"LeNet-5 needs images of at least "
-                              f"{MIN_SIZE}x{MIN_SIZE} pixels; the data's are "
-                              f"{in_shape[1]}x{in_shape[2]}", "Pick another model, e.g. model=mlp.")
+        if tuple(in_shape[1:]) != (SIZE, SIZE):
+            raise ConfigError("model", "lenet5", f"LeNet-5 takes {SIZE}x{SIZE} images by design; "
+                              f"the data's are {in_shape[1]}x{in_shape[2]}",
+                              "Pick another model, e.g. model=convnet or model=mlp.")
 
     @torch.no_grad()
     def reset_parameters(self) -> None:
@@ -192,3 +182,6 @@ class LeNet5(nn.Module):
         C3's weight is zero where Table I leaves a C3 map unconnected.
         """
         return [(conv.weight, conv.bias) for conv in (self.c1, self.c3, self.c5)]
+
+
+SCHEMAS = {"lenet5": schema_of(LeNet5)}

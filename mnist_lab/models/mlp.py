@@ -12,26 +12,14 @@ The default, ``hidden=[256, 128]``, has 784*256 + 256 + 256*128 + 128 + 128*10 +
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
-from typing import List, Sequence
+from typing import Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..config.parts import schema_of
 from ..errors import ConfigError
-
-
-@dataclass
-class MLPConfig:
-    """The schema of ``conf/model/mlp.yaml`` (type-checked at composition)."""
-
-    _target_: str = "mnist_lab.models.mlp.MLP"
-    hidden: List[int] = field(default_factory=lambda: [256, 128])
-    dropout: float = 0.2
-
-
-SCHEMA = MLPConfig
 
 
 class MLP(nn.Module):
@@ -44,21 +32,20 @@ class MLP(nn.Module):
         dropout: probability of zeroing a hidden unit during training.
 
     Raises:
-        ConfigError: a bad ``hidden`` or ``dropout`` (see :meth:`validate`).
+        ConfigError: a bad ``hidden`` or ``dropout`` (see :meth:`check`).
     """
 
     def __init__(self, in_shape: Sequence[int], num_classes: int,
                  hidden: Sequence[int] = (256, 128), dropout: float = 0.2) -> None:
-        self.validate(in_shape, num_classes, hidden=hidden, dropout=dropout)
+        self.check(hidden, dropout)
         super().__init__()
         widths = [math.prod(in_shape), *hidden]
         self.hidden = nn.ModuleList(nn.Linear(a, b) for a, b in zip(widths, widths[1:]))
         self.dropout = nn.Dropout(dropout)
         self.out = nn.Linear(widths[-1], num_classes)
 
-    @classmethod
-    def validate(cls, in_shape: Sequence[int], num_classes: int,
-                 hidden: Sequence[int] = (256, 128), dropout: float = 0.2) -> None:
+    @staticmethod
+    def check(hidden: Sequence[int], dropout: float) -> None:
         """Check the arguments before anything is built or any data is read.
 
         Raises:
@@ -79,3 +66,6 @@ class MLP(nn.Module):
         for layer in self.hidden:
             x = self.dropout(F.relu(layer(x)))
         return F.log_softmax(self.out(x), dim=1)
+
+
+SCHEMAS = {"mlp": schema_of(MLP)}

@@ -31,26 +31,14 @@ Deviations from the paper:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import List, Sequence
+from typing import Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..config.parts import schema_of
 from ..errors import ConfigError
-
-
-@dataclass
-class ResNetConfig:
-    """The schema of ``conf/model/resnet.yaml`` (type-checked at composition)."""
-
-    _target_: str = "mnist_lab.models.resnet.ResNet"
-    widths: List[int] = field(default_factory=lambda: [16, 32, 64])
-    blocks: int = 1
-
-
-SCHEMA = ResNetConfig
 
 
 class BasicBlock(nn.Module):
@@ -85,12 +73,12 @@ class ResNet(nn.Module):
         blocks: basic blocks per stage (the paper's n: 6n+2 layers for 3 stages).
 
     Raises:
-        ConfigError: bad ``widths`` or ``blocks`` (see :meth:`validate`).
+        ConfigError: bad ``widths`` or ``blocks`` (see :meth:`check`).
     """
 
     def __init__(self, in_shape: Sequence[int], num_classes: int,
                  widths: Sequence[int] = (16, 32, 64), blocks: int = 1) -> None:
-        self.validate(in_shape, num_classes, widths=widths, blocks=blocks)
+        self.check(in_shape, widths, blocks)
         super().__init__()
         self.stem = nn.Conv2d(in_shape[0], widths[0], 3, padding=1)
         layers, channels = [], widths[0]
@@ -105,9 +93,8 @@ class ResNet(nn.Module):
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
 
-    @classmethod
-    def validate(cls, in_shape: Sequence[int], num_classes: int,
-                 widths: Sequence[int] = (16, 32, 64), blocks: int = 1) -> None:
+    @staticmethod
+    def check(in_shape: Sequence[int], widths: Sequence[int], blocks: int) -> None:
         """Check the arguments before anything is built or any data is read.
 
         Raises:
@@ -158,3 +145,6 @@ class ResNet(nn.Module):
         The blocks' convs have no bias (BN follows them) and are not listed.
         """
         return [(self.stem.weight, self.stem.bias)]
+
+
+SCHEMAS = {"resnet": schema_of(ResNet)}

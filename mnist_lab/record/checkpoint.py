@@ -7,10 +7,12 @@ arguments, what the data supplied (input shape, classes) and the input
 normalisation. Files hold plain containers and tensors, so
 ``torch.load(..., weights_only=True)`` reads them.
 
-Format 2 records the model by ``_target_``; format 1 (written before models were
-built from ``_target_``) named a model of a fixed registry (``convnet``) and an
-optimizer (``sgd``): :func:`Checkpoint.from_dict` upgrades it, so older runs
-still load in predict, evaluate and resume.
+Format 3 records the input normalisation per channel (datasets of any channel
+count); format 2 recorded one mean and one std; format 1 (written before models
+were built from ``_target_``) named a model of a fixed registry (``convnet``) and an
+optimizer (``sgd``). :func:`Checkpoint.from_dict` reads all three, so older runs
+still load in predict, evaluate and resume (their saved configs are upgraded by
+:func:`mnist_lab.config.settings.upgrade`).
 
 Torch-free at import (only the loaded values are tensors).
 """
@@ -22,7 +24,8 @@ from typing import Any
 
 from ..errors import UserError
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
+READABLE = (1, 2, 3)
 # Format 1's fixed registries, as the code that wrote them had them.
 V1_MODELS = {"convnet": "mnist_lab.models.convnet.ConvNet"}
 V1_OPTIMIZERS = {"sgd": "torch.optim.SGD"}
@@ -37,7 +40,8 @@ class ModelSpec:
         kwargs: the constructor's own keyword arguments.
         in_shape: (C, H, W) of one input, from the data. num_classes: outputs.
         classes: class names, index = output index ("0".."9" for MNIST).
-        mean, std: input = (pixel / 255 - mean) / std.
+        mean, std: per channel, input = (pixel / 255 - mean[c]) / std[c] (format 2 held
+            one number each, read as one channel's).
     """
 
     target: str
@@ -45,18 +49,22 @@ class ModelSpec:
     in_shape: tuple[int, ...]
     num_classes: int
     classes: tuple[str, ...]
-    mean: float = 0.0
-    std: float = 1.0
+    mean: tuple[float, ...] = (0.0,)
+    std: tuple[float, ...] = (1.0,)
 
     def to_dict(self) -> dict[str, Any]:
         return {"target": self.target, "kwargs": dict(self.kwargs),
                 "in_shape": list(self.in_shape), "num_classes": self.num_classes,
-                "classes": list(self.classes), "mean": float(self.mean), "std": float(self.std)}
+                "classes": list(self.classes), "mean": [float(m) for m in self.mean],
+                "std": [float(s) for s in self.std]}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "ModelSpec":
-        return cls(d["target"], dict(d["kwargs"]), tuple(d["in_shape"]), int(d["num_classes"]),
-                   tuple(d["classes"]), float(d["mean"]), float(d["std"]))
+        per_channel = lambda v: (float(v),) if isinstance(v, (int, float)) else tuple(  # noqa
+            float(x) for x in v)
+        return cls(d["target"], dict(d["kwargs"]), tuple(int(s) for s in d["in_shape"]),
+                   int(d["num_classes"]), tuple(str(c) for c in d["classes"]),
+                   per_channel(d["mean"]), per_channel(d["std"]))
 
 
 @dataclass
@@ -95,16 +103,17 @@ class Checkpoint:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any], source: str = "checkpoint") -> "Checkpoint":
-        """Read format 2, or upgrade format 1.
+        """Read formats 2 and 3, or upgrade format 1.
 
         Raises:
             UserError: a format this version does not know (a newer mnist_lab's), or a
                 file that lacks what its format holds (not a mnist_lab checkpoint).
         """
         version = d.get("format_version")
-        if version not in (1, FORMAT_VERSION):
+        if version not in READABLE:
             raise UserError(f"{source} has format version {version!r}; this mnist_lab reads "
-                            f"versions 1 and {FORMAT_VERSION}. Use the mnist_lab that wrote it.")
+                            f"versions {', '.join(map(str, READABLE))}. Use the mnist_lab that "
+                            "wrote it.")
         try:
             d = upgrade_v1(d) if version == 1 else d
             return cls(int(d["step"]), d["saved_at"], ModelSpec.from_dict(d["model"]),
@@ -117,13 +126,13 @@ class Checkpoint:
 
 
 def upgrade_v1(d: dict[str, Any]) -> dict[str, Any]:
-    """A format-1 file's contents in format 2 (model and optimizer by ``_target_``)."""
+    """A format-1 file's contents in format 2 (model and optimizer by ``_target_``), which
+    :meth:`Checkpoint.from_dict` reads."""
     model, inputs = d["model"], d["input"]
     spec = {"target": V1_MODELS[model["name"]], "kwargs": model["kwargs"],
             "in_shape": model["in_shape"], "num_classes": model["num_classes"],
             "classes": d["classes"], "mean": inputs["mean"], "std": inputs["std"]}
-    return {**d, "format_version": FORMAT_VERSION, "model": spec,
-            "config": upgrade_v1_config(d["config"])}
+    return {**d, "format_version": 2, "model": spec, "config": upgrade_v1_config(d["config"])}
 
 
 def upgrade_v1_config(config: dict[str, Any]) -> dict[str, Any]:

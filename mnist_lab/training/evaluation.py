@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..data.mnist import Split
+from ..data.splits import Split
 from ..data.normalization import Normalization
 
 EVAL_BATCH = 1000

@@ -36,7 +36,7 @@ from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from ..data.augment import Augmenter
-from ..data.mnist import MNISTData, batches
+from ..data.splits import Data, batches
 from .evaluation import evaluate
 from ..record.folder import Status
 from .runtime import StopRequest
@@ -187,7 +187,7 @@ def train_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer,
     return log_probs, loss
 
 
-def _batch_stream(data: MNISTData, loop: LoopSettings, start_step: int,
+def _batch_stream(data: Data, loop: LoopSettings, start_step: int,
                   augmenter: Augmenter | None) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """Model inputs and labels from ``start_step`` on, epoch after epoch."""
     first_epoch, first_batch = divmod(start_step, loop.steps_per_epoch)
@@ -201,7 +201,7 @@ def _batch_stream(data: MNISTData, loop: LoopSettings, start_step: int,
 
 
 def fit(model: torch.nn.Module, optimizer: torch.optim.Optimizer,
-        scheduler: torch.optim.lr_scheduler.LRScheduler, data: MNISTData,
+        scheduler: torch.optim.lr_scheduler.LRScheduler, data: Data,
         loop: LoopSettings, state: LoopState, history: WeightsHistory, tracker: Tracker,
         saver: Saver, augmenter: Augmenter | None = None,
         stop_rules: Sequence[StopRule] = ()) -> LoopState:
@@ -280,7 +280,7 @@ def check_finite(model: torch.nn.Module, state: LoopState) -> None:
         raise Diverged(state.step, f"the weights of {bad} are not finite")
 
 
-def _evaluate(model: torch.nn.Module, data: MNISTData, state: LoopState, lr: float,
+def _evaluate(model: torch.nn.Module, data: Data, state: LoopState, lr: float,
               per_epoch: int, history: WeightsHistory, tracker: Tracker) -> bool:
     """Evaluate the validation split, record a metrics row, snapshot the conv weights.
 

@@ -18,11 +18,11 @@ from ..config.schema import Config
 from ..config.resolvers import resume_path, wants_resume
 from ..errors import ConfigError, UserError
 from ..record.folder import RecordError, RunRecord, same_overrides
-from ..config.settings import settings_from_container
+from ..config.settings import settings_from_container, upgrade
 from ..config.trust import Trust
 
 RUNTIME_KEYS = ("trainer", "logger")  # may change when a run is resumed
-# Where the data is, not what the run is: may change on resume; load_data checks the
+# Where the data is, not what the run is: may change on resume; the dataset checks the
 # files there against MNIST's published sizes and MD5s (mnist_lab.data.integrity) before training.
 DATA_LOCATION_KEYS = ("data.root", "data.download")
 
@@ -104,7 +104,7 @@ def resumed_settings(current: Config, checkpoint: Checkpoint, task_overrides: li
     """
     if not isinstance(checkpoint.config, dict):
         raise UserError(f"{source} holds no mnist_lab config: the file is damaged.")
-    mine, saved = OmegaConf.structured(current), OmegaConf.create(checkpoint.config)
+    mine, saved = OmegaConf.structured(current), OmegaConf.create(upgrade(checkpoint.config))
     for override in task_overrides:
         key = override.lstrip("+~").partition("=")[0]
         if key == "experiment":
@@ -136,11 +136,12 @@ def _check_preset(override: str, run_overrides: list[str]) -> None:
             "Leave the preset out when resuming; for another preset start a new run.")
 
 
-def describe(checkpoint: Checkpoint, schedule: str, total_steps: int) -> str:
-    """One line for the log: where the resumed run stands, and a stretched schedule."""
+def describe(checkpoint: Checkpoint, schedule: Any, total_steps: int) -> str:
+    """One line for the log: where the resumed run stands, and a stretched schedule
+    (``schedule``: the run's :class:`~mnist_lab.training.schedules.Schedule`)."""
     line = f"resuming from step {checkpoint.step} (checkpoint of {checkpoint.saved_at})"
     before = checkpoint.loop.get("total_steps")
-    if schedule != "constant" and before and before != total_steps:
+    if type(schedule).__name__ != "Constant" and before and before != total_steps:
         line += (f"; the run now has {total_steps} steps instead of {before}, and its "
-                 f"{schedule} learning-rate schedule is stretched to match")
+                 f"{type(schedule).__name__} learning-rate schedule is stretched to match")
     return line

@@ -20,7 +20,6 @@ run's checkpoint and its best-validation weights.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import math
 import time
@@ -33,9 +32,12 @@ import torch
 from . import provenance
 from ..config.job import JobInfo
 from ..config.resolvers import anchored
-from ..config.schema import MNIST, Config, component
+from ..config.parts import build, component
+from ..config.schema import Config
+from ..config.settings import to_container
 from ..data.augment import Augmenter
-from ..data.mnist import MNISTData, load_data, steps_per_epoch
+from ..data.datasets import Dataset, DatasetInfo, dataset_of, loader_of
+from ..data.splits import Data, steps_per_epoch
 from ..config.trust import Trust, targets
 from ..errors import ConfigError, RunError, UserError
 from ..models.build import build_model
@@ -45,7 +47,7 @@ from ..record.folder import (HISTORY, RecordWriteError, RunRecord, Status,
 from ..record.lock import RunLock
 from .evaluation import EvalResult, evaluate
 from .loop import Diverged, LoopSettings, LoopState, RunStopped, StopRule, Window, fit
-from .optim import build_optimizer, build_scheduler
+from .optimizers import build_optimizer
 from .resume import check_start, describe, resumed_settings
 from .runtime import (JobRequeued, check_data_visible, configure_threads,
                       deterministic_algorithms, device_name, resolve_device, slurm_job)
@@ -87,7 +89,8 @@ def run_experiment(cfg: Config, job: JobInfo, extra_trackers: Sequence[Tracker] 
             cfg = anchored(resumed_settings(cfg, checkpoint, job.overrides,
                                             previous.get("overrides", []), trust,
                                             f"'{record.checkpoint_path}'"), job.launch_dir)
-        loop = loop_settings(cfg, MNIST.num_train)
+        dataset = dataset_of(cfg.data)  # what the data is; nothing is read yet
+        loop = loop_settings(cfg, dataset.info.num_train)
         if checkpoint is not None and _is_complete(loop, checkpoint, previous, record, cfg):
             discard_session_files(job.run_dir, job.hydra_subdir, job.launch_dir)
             return previous.get("val/best_error", checkpoint.loop["best"][0])
@@ -95,7 +98,7 @@ def run_experiment(cfg: Config, job: JobInfo, extra_trackers: Sequence[Tracker] 
             trackers = Trackers([LocalTracker(record), *make_trackers(cfg.logger, job),
                                  *extra_trackers])
             with deterministic_algorithms(cfg.trainer.deterministic):
-                run = set_up(cfg, loop, record, checkpoint)
+                run = set_up(cfg, dataset, loop, record, checkpoint)
                 summary = start_summary(job, run, checkpoint is not None, previous)
                 return train_test_close(run, trackers, summary, job, stop_rules)
         finally:
@@ -105,11 +108,12 @@ def run_experiment(cfg: Config, job: JobInfo, extra_trackers: Sequence[Tracker] 
 
 def loop_settings(cfg: Config, num_train: int) -> LoopSettings:
     """The training loop's plain settings; ``total_steps`` is computed here, once."""
-    per_epoch = steps_per_epoch(num_train, cfg.data.batch_size)
+    batch_size = loader_of(cfg.data).batch_size
+    per_epoch = steps_per_epoch(num_train, batch_size)
     total = cfg.trainer.epochs * per_epoch
     if cfg.trainer.max_steps:
         total = min(total, cfg.trainer.max_steps)
-    return LoopSettings(cfg.trainer.epochs, cfg.data.batch_size, cfg.trainer.eval_every,
+    return LoopSettings(cfg.trainer.epochs, batch_size, cfg.trainer.eval_every,
                         cfg.trainer.checkpoint_every, total, per_epoch, cfg.seed,
                         cfg.trainer.progress)
 
@@ -133,25 +137,18 @@ def _is_complete(loop: LoopSettings, checkpoint: Checkpoint, previous: dict[str,
                  "resume it with more trainer.epochs or trainer.max_steps.",
                  record.dir, checkpoint.step)
         return True
-    schedule = component(cfg.optimizer, "optimizer")[1].get("schedule", "constant")
-    log.info("%s", describe(checkpoint, schedule, loop.total_steps))
+    log.info("%s", describe(checkpoint, build(cfg.scheduler, "scheduler"), loop.total_steps))
     return False
 
 
-def make_trackers(logger: Any, job: JobInfo) -> list[Tracker]:
-    """The optional trackers chosen by ``logger`` (the local record is always on).
-
-    Args:
-        logger: the ``logger`` settings (``NoLoggerConfig`` or ``WandbLoggerConfig``).
+def make_trackers(logger: dict[str, Any], job: JobInfo) -> list[Tracker]:
+    """The trackers ``logger`` names, one per node (the local record is always on).
 
     Raises:
-        UserError: W&B asked for online without credentials (checked before training).
+        ConfigError, UserError: a tracker refused its settings, or W&B was asked for
+            online without credentials (before training).
     """
-    if getattr(logger, "name", "none") == "wandb":
-        from .tracking.wandb_tracker import WandbTracker
-
-        return [WandbTracker(logger, job)]
-    return []
+    return [build(node, "logger", job=job) for node in logger.values()]
 
 
 # -- 2. set up ---------------------------------------------------------------------------
@@ -161,7 +158,7 @@ class Run:
     """The live parts of a run, built from settings (and a checkpoint when resuming)."""
 
     cfg: Config
-    data: MNISTData
+    data: Data
     record: RunRecord
     model: torch.nn.Module
     optimizer: torch.optim.Optimizer
@@ -236,14 +233,14 @@ class Run:
 
     def spec(self) -> ModelSpec:
         """What rebuilds the model from a saved file alone."""
-        target, kwargs = component(self.cfg.model)
+        target, kwargs = component(self.cfg.model, "model")
         return ModelSpec(target, kwargs, self.data.in_shape, self.data.num_classes,
                          self.data.classes, self.data.norm.mean, self.data.norm.std)
 
     def saved(self, state: LoopState, **resuming: Any) -> Checkpoint:
         """The model's weights and description at ``state.step``."""
         return Checkpoint(state.step, now(), self.spec(), self.model.state_dict(),
-                          dataclasses.asdict(self.cfg), **resuming)
+                          to_container(self.cfg), **resuming)
 
     def save_checkpoint(self, state: LoopState) -> None:
         """Weights history first, then the checkpoint (both atomic)."""
@@ -276,44 +273,45 @@ class Run:
             log.warning("best.pt is of step %d, not of val/best_step %d: it is not tested.",
                         best.step, self.state.best[1])
             return None
-        model = new_model(self.cfg)
+        model = new_model(self.cfg, self.data.info)
         model.load_state_dict(best.model_state)
         return model.to(device=self.device, memory_format=torch.channels_last)
 
 
-def new_model(cfg: Config) -> torch.nn.Module:
-    """A model of the configured class with fresh weights from ``cfg.seed``, on the CPU.
+def new_model(cfg: Config, info: DatasetInfo) -> torch.nn.Module:
+    """A model of the configured class with fresh weights from ``cfg.seed``, on the CPU,
+    for the data ``info`` describes (its shape and classes).
 
-    Built before any data is read (the data's shape and classes are those the
-    config checks know, :data:`~mnist_lab.config.schema.MNIST`, which the data loader
-    asserts), so a constructor's own checks refuse bad arguments first.
+    Built before any data is read, so a constructor's own checks refuse bad arguments
+    first.
 
     Raises:
         UserError: the class cannot be imported or refused its arguments.
     """
     torch.manual_seed(cfg.seed)
-    target, kwargs = component(cfg.model)
-    return build_model(target, kwargs, MNIST.in_shape, MNIST.num_classes)
+    target, kwargs = component(cfg.model, "model")
+    return build_model(target, kwargs, info.in_shape, info.num_classes)
 
 
-def set_up(cfg: Config, loop: LoopSettings, record: RunRecord,
+def set_up(cfg: Config, dataset: Dataset, loop: LoopSettings, record: RunRecord,
            checkpoint: Checkpoint | None) -> Run:
     """Every part of the run, restored from ``checkpoint`` when resuming.
 
     Raises:
-        UserError: the model refused its arguments, the data is missing or damaged,
-            the device does not exist (before any training).
+        UserError: the model or the schedule refused its arguments, the data is
+            missing or damaged, the device does not exist (before any training).
     """
-    model = new_model(cfg)  # before the data: a model's own checks come first
+    model = new_model(cfg, dataset.info)  # before the data: a model's own checks come first
     note_missing_views(model)
+    schedule = build(cfg.scheduler, "scheduler")
     device = resolve_device(cfg.trainer.device)
     threads = configure_threads(cfg.trainer.num_threads)
-    check_data_visible(cfg.data.root)
-    data = load_data(cfg.data.root, cfg.data.download, cfg.data.val_size,
-                     cfg.data.normalize, device)
+    if getattr(dataset, "root", None) is not None:
+        check_data_visible(dataset.root)
+    data = dataset.load(device)
     model.to(device=device, memory_format=torch.channels_last)
     optimizer = build_optimizer(cfg.optimizer, model.parameters())
-    scheduler = build_scheduler(cfg.optimizer, optimizer, loop.total_steps)
+    scheduler = schedule.build(optimizer, loop.total_steps)
     history = WeightsHistory(int(cfg.trainer.snapshot_max_mb * 2**20))
     run = Run(cfg, data, record, model, optimizer, scheduler, loop,
               LoopState(step=0, window=Window.zeros(device)), history, device, threads)
@@ -338,15 +336,14 @@ def start_summary(job: JobInfo, run: Run, resumed: bool,
     that resumed it is added as ``resumed_with``.
     """
     summary = {"status": Status.RUNNING, "overrides": job.overrides, "started_at": now(),
-               "config": job.config, "device": str(run.device),
+               "config": to_container(run.cfg), "device": str(run.device),
                "device_name": device_name(run.device), "num_threads": run.threads,
                "slurm": slurm_job(),
                "model/params": sum(p.numel() for p in run.model.parameters())}
     if resumed:
         summary.update(overrides=previous.get("overrides", job.overrides),
                        started_at=previous.get("started_at", summary["started_at"]),
-                       config=dataclasses.asdict(run.cfg), resumed_with=job.overrides,
-                       resumed_at=now())
+                       resumed_with=job.overrides, resumed_at=now())
     return summary
 
 
@@ -357,9 +354,9 @@ def train_test_close(run: Run, trackers: Trackers, summary: dict[str, Any], job:
     """Train and test with the trackers told of the start, the end or the failure."""
     probe = run.data.norm.apply(run.data.val.images[:PROBE_IMAGES])
     try:
-        trackers.log_start(summary, probe, run.state.rows)
-        augmenter = Augmenter(run.cfg.data.augment, run.cfg.seed) \
-            if run.cfg.data.augment.enabled else None
+        trackers.log_start(summary, probe, run.state.rows, run.state.step)
+        augment = loader_of(run.cfg.data).augment
+        augmenter = Augmenter(augment, run.cfg.seed) if augment.enabled else None
         state = fit(run.model, run.optimizer, run.scheduler, run.data, run.loop, run.state,
                     run.history, trackers, run, augmenter, stop_rules)
         test(run, state, trackers, summary, probe)
@@ -385,7 +382,7 @@ def ended_by(error: BaseException, run: Run) -> tuple[Status, BaseException | No
     """The status a run that raised ``error`` ends with, and the error to raise instead
     (a one-line :class:`RunError` for a divergence), or None to raise ``error`` itself."""
     if isinstance(error, Diverged):
-        lr = component(run.cfg.optimizer, "optimizer")[1].get("lr")
+        lr = run.optimizer.defaults.get("lr")
         kept = (f"checkpoint.pt (step {run.checkpoint_step}) and best.pt keep the last finite "
                 "weights" if run.checkpoint_step is not None else
                 "it diverged before its first checkpoint")

@@ -54,16 +54,25 @@ class RunEnd:
 
 
 class Tracker:
-    """The events of a run; every method does nothing unless overridden."""
+    """The events of a run; every method does nothing unless overridden.
+
+    A tracker is a part (``logger=<name>``, several at once: ``logger=[wandb,tensorboard]``):
+    the class its node ``logger.<name>._target_`` names is built as
+    ``Class(job=JobInfo, **the node's other keys)`` before any data is read, and may
+    refuse its arguments there (``ConfigError``). One that fails later is warned about
+    once and dropped (:class:`Trackers`): it costs nothing but itself.
+    """
 
     required = False  # a required tracker's failure stops the run
 
     def log_start(self, summary: dict[str, Any], probe: torch.Tensor,
-                  rows: list[dict[str, float]]) -> None:
-        """The run starts (or resumes); ``summary`` has ``status: running``.
+                  rows: list[dict[str, float]], step: int) -> None:
+        """The run starts (or resumes) at ``step``; ``summary`` has ``status: running``.
 
         ``probe``: float32 (K, C, H, W) fixed, normalised validation images.
         ``rows``: the metrics rows restored from the checkpoint ([] for a new run).
+        ``step``: 0, or the step of the checkpoint a resumed run continues from (its
+        rows after that step were lost with the session and are logged again).
         """
 
     def log_evaluation(self, row: dict[str, float], images_per_s: float,
@@ -108,8 +117,8 @@ class Trackers(Tracker):
             pass
 
     def log_start(self, summary: dict[str, Any], probe: torch.Tensor,
-                  rows: list[dict[str, float]]) -> None:
-        self._each("log_start", summary, probe, rows)
+                  rows: list[dict[str, float]], step: int) -> None:
+        self._each("log_start", summary, probe, rows, step)
 
     def log_evaluation(self, row: dict[str, float], images_per_s: float,
                        model: nn.Module) -> None:

@@ -25,7 +25,7 @@ class LocalTracker(Tracker):
         self.record = record
 
     def log_start(self, summary: dict[str, Any], probe: torch.Tensor,
-                  rows: list[dict[str, float]]) -> None:
+                  rows: list[dict[str, float]], step: int) -> None:
         self.record.write_summary(summary)
 
     def log_evaluation(self, row: dict[str, float], images_per_s: float,

@@ -8,6 +8,8 @@ import string
 
 from ...errors import UserError
 
+WANDB_MODES = ("auto", "online", "offline", "disabled")  # logger.wandb.mode
+
 
 def has_credentials() -> bool:
     """True when a W&B API key is available, without network access or a prompt.

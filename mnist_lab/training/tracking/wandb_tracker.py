@@ -1,17 +1,18 @@
 """Weights & Biases tracking: error curves, feature maps, filters, test results, model.
 
-Mode (``logger.mode``, default ``${oc.env:WANDB_MODE,auto}``):
+Mode (``logger.wandb.mode``, default ``${oc.env:WANDB_MODE,auto}``):
 
 - ``auto``: online when the user is logged in (``WANDB_API_KEY``, or a key saved
   by ``wandb login``), offline otherwise.
 - ``online``: without credentials the run fails before training, with how to
-  log in. A server not reached within ``logger.init_timeout`` seconds: the run
+  log in. A server not reached within ``logger.wandb.init_timeout`` seconds: the run
   goes on offline, and says so.
 - ``offline`` / ``disabled``: as wandb defines them.
 
 Nothing here ever prompts (the mode is decided before ``wandb.init``), and
-wandb's console output is off: the run logs the online run's URL, or the
-offline folder and its ``wandb sync`` command (at the start and the end). A W&B
+wandb's console output is off: the run logs the online run's URL at the start,
+or, at its end, the offline folder's ``wandb sync`` command (once, with a path
+relative to the working directory). A W&B
 failure never stops training (see :class:`~mnist_lab.training.tracking.base.Trackers`). A
 resumed run continues the same W&B run (its id is kept in the run directory),
 and the steps it holds are asked of W&B, never of a record written before W&B
@@ -23,40 +24,59 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Container
-from typing import Any
+from typing import Any, Optional, Sequence
 
 import numpy as np
 import torch
 from torch import nn
 
 from ... import plots
-from ...config.schema import WandbLoggerConfig
 from ..evaluation import eval_mode
 from ...config.job import JobInfo
+from ...config.parts import schema_of
+from ...errors import ConfigError
 from ...record.folder import RunRecord
 from .base import RunEnd, Tracker
-from .wandb_mode import new_run_id, resolve_mode
+from .wandb_mode import WANDB_MODES, new_run_id, resolve_mode
 
 log = logging.getLogger(__name__)
 MAX_MISCLASSIFIED = 100  # rows of the misclassified-images table
-PROBE_SHOWN = 4  # validation images whose feature maps are logged
 
 
 class WandbTracker(Tracker):
-    """Logs a run to W&B.
+    """Logs a run to W&B (``logger=wandb``; its settings are ``logger.wandb.*``).
 
     Args:
-        cfg: the ``logger`` settings.
         job: the Hydra job (run directory, name, group in a sweep).
+        project: W&B project. entity: W&B user or team (None: your default entity).
+        group: W&B group (None: the sweep's name and first start time in a sweep).
+        tags, notes: shown with the run.
+        mode: ``auto`` (online when logged in, else offline), ``online``, ``offline``
+            or ``disabled``.
+        log_images_every: evaluations between feature-map and filter images (0: never).
+        init_timeout: seconds to reach the server before going offline.
 
     Raises:
+        ConfigError: a value outside its range.
         UserError: online mode without credentials (at construction, before training).
     """
 
-    def __init__(self, cfg: WandbLoggerConfig, job: JobInfo) -> None:
-        self.cfg = cfg
+    def __init__(self, job: JobInfo, project: str = "mnist_lab", entity: Optional[str] = None,
+                 group: Optional[str] = None, tags: Sequence[str] = (),
+                 notes: Optional[str] = None, mode: str = "auto", log_images_every: int = 5,
+                 init_timeout: float = 60.0) -> None:
+        for key, ok, allowed in (
+                ("mode", mode in WANDB_MODES, f"must be one of {', '.join(WANDB_MODES)}"),
+                ("log_images_every", log_images_every >= 0, "must be >= 0 (0: never)"),
+                ("init_timeout", init_timeout > 0, "must be > 0 (seconds)"),
+                ("project", bool(project), "must not be empty")):
+            if not ok:
+                raise ConfigError(f"logger.wandb.{key}", locals()[key], allowed)
+        self.project, self.entity, self.group, self.tags = project, entity, group, list(tags)
+        self.notes, self.log_images_every, self.init_timeout = notes, log_images_every, \
+            init_timeout
         self.job = job
-        self.mode = resolve_mode(cfg.mode)
+        self.mode = resolve_mode(mode)
         self.record = RunRecord(job.run_dir)
         self.held_steps: Container[int] = ()  # steps whose metrics this W&B run holds
         self.sync_hint = ""  # an offline run's folder and how to upload it
@@ -69,18 +89,18 @@ class WandbTracker(Tracker):
 
         named = (self.job.overrides or self.job.multirun) and not resuming  # keep a resumed name
         return wandb.init(
-            project=self.cfg.project, entity=self.cfg.entity,
-            group=self.cfg.group or self.job.group,
+            project=self.project, entity=self.entity,
+            group=self.group or self.job.group,
             name=self.job.run_name if named else None,
-            job_type="train", tags=list(self.cfg.tags), notes=self.cfg.notes,
+            job_type="train", tags=self.tags, notes=self.notes,
             config=config, dir=str(self.record.wandb_dir),
             id=run_id, resume="allow", mode=mode, reinit="create_new",
-            settings=wandb.Settings(init_timeout=self.cfg.init_timeout, console="off",
+            settings=wandb.Settings(init_timeout=self.init_timeout, console="off",
                                     silent=True),
         )
 
     def log_start(self, summary: dict[str, Any], probe: torch.Tensor,
-                  rows: list[dict[str, float]]) -> None:
+                  rows: list[dict[str, float]], step: int) -> None:
         """Start (or resume) the W&B run; log the restored ``rows`` it lacks, in step order.
 
         ``rows``: ``metrics.csv`` up to the checkpoint. So W&B holds every row
@@ -92,14 +112,14 @@ class WandbTracker(Tracker):
         resuming = run_id is not None
         run_id = run_id or new_run_id()
         self.record.write_tracker_state({"wandb_run_id": run_id})
-        self.probe = probe[:PROBE_SHOWN]
+        self.probe = probe[:plots.PROBE_SHOWN]
         try:
             self.run = self._init(self.mode, run_id, summary["config"], resuming)
         except Exception as error:
             if self.mode != "online":
                 raise
             log.warning("W&B server not reached within %.0f s (%s); logging offline instead.",
-                        self.cfg.init_timeout, " ".join(str(error).split()))
+                        self.init_timeout, " ".join(str(error).split()))
             self.mode = "offline"
             wandb.teardown()  # the failed online attempt still holds the run id
             self.run = self._init("offline", run_id, summary["config"], resuming)
@@ -110,8 +130,7 @@ class WandbTracker(Tracker):
                 self._log_row(row, {})
         if self.mode == "offline":
             folder = os.path.dirname(self.run.dir)  # run.dir is <folder>/files
-            self.sync_hint = f"W&B run is offline in {folder}; upload it with: wandb sync {folder}"
-            log.info("%s", self.sync_hint)
+            self.sync_hint = f"W&B offline run; upload it with: wandb sync {_short(folder)}"
         elif self.mode == "online":
             log.info("W&B run: %s", self.run.url)
 
@@ -137,7 +156,7 @@ class WandbTracker(Tracker):
         if int(row["step"]) in self.held_steps:
             return
         data: dict[str, Any] = {"train/images_per_s": images_per_s}
-        every = self.cfg.log_images_every
+        every = self.log_images_every
         if every and self.evaluations % every == 0 and hasattr(model, "feature_maps"):
             data.update(self._images(model))
         self.evaluations += 1
@@ -227,3 +246,12 @@ class WandbTracker(Tracker):
         wandb.teardown()
         if self.sync_hint:
             log.info("%s", self.sync_hint)
+
+
+SCHEMAS = {"wandb": schema_of(WandbTracker, supplied=("job",))}
+
+
+def _short(path: str) -> str:
+    """``path`` relative to the working directory when it lies below it."""
+    return os.path.relpath(path) if os.path.abspath(path).startswith(os.getcwd() + os.sep) \
+        else path
