@@ -26,7 +26,7 @@ from mnist_lab.sweeps.optuna_study import continuation_seed  # noqa: F401 (publi
 log = logging.getLogger(__name__)
 
 
-# -- samplers (hydra/sweeper/sampler=...): Optuna 5.1's constructors, their defaults -------
+# -- samplers (hydra/sweeper/sampler=...): Optuna 5.1's constructors and defaults ----------
 
 @dataclass
 class TPESamplerConf:
@@ -34,7 +34,7 @@ class TPESamplerConf:
     seed: Optional[int] = None
     n_startup_trials: int = 10  # random trials before the model's proposals
     n_ei_candidates: int = 24
-    multivariate: bool = False
+    multivariate: Optional[bool] = None  # None: Optuna decides (multivariate for one objective)
     constant_liar: bool = True  # parallel trials (n_jobs > 1) avoid each other's points
 
 

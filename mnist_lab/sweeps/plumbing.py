@@ -185,8 +185,9 @@ def device_slots(launcher: DictConfig, batch: int, gpus: int) -> list[int | None
     """The GPU index of each job of a batch, or None for each where there is none to give.
 
     With the joblib launcher and two or more visible GPUs (``gpus``), the jobs that run
-    at once get a GPU each: the launcher runs a batch in waves of its workers
-    (:func:`waves`), and job ``i`` of a wave takes GPU ``i % gpus``. Other launchers
+    at once get a GPU each: the sweeper launches a batch in waves of
+    ``min(workers, gpus)`` jobs (:func:`waves`), and job ``i`` of a wave takes GPU ``i``.
+    Other launchers
     (one job at a time; SLURM and submitit's local executor give each job its own
     ``CUDA_VISIBLE_DEVICES``) and one GPU or none: None (``trainer.device=auto``).
 
