@@ -110,7 +110,8 @@ def test_a_continued_study_launches_no_ended_trial_again_and_prunes_in_joblib_wo
 def test_a_two_objective_study_lists_its_pareto_front(tmp_path):
     sweep_dir = tmp_path / "study"
     sweep(sweep_dir, "+sweep=optuna", "hydra.sweeper.objectives=[val_error,params]",
-          "hydra.sweeper.n_trials=4", "optimizer.lr=0.05", "model.depth=choice([2,4],[4,8],[8,16])")
+          "hydra/sweeper/pruner=none", "hydra.sweeper.n_trials=4", "optimizer.lr=0.05",
+          "model.depth=choice([2,4],[4,8],[8,16])")
     study = load(sweep_dir)
     front = sorted(t.number for t in study.best_trials)
     for trial in study.trials:  # both objectives, read from each job's summary.json

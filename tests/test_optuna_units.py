@@ -125,6 +125,17 @@ def test_objectives_and_refusals_say_what_to_type():
                             None) is False
 
 
+def test_the_optuna_preset_prunes_with_the_median_pruner_and_tpe_by_default():
+    from conftest import compose_config
+
+    sweeper = compose_config(["+sweep=optuna"], return_hydra_config=True).hydra.sweeper
+    assert sweeper.pruner._target_ == "optuna.pruners.MedianPruner"  # experiments/pruning
+    assert sweeper.sampler._target_ == "optuna.samplers.TPESampler" and sweeper.sampler.seed == 0
+    assert sweeper.storage == "auto" and list(sweeper.objectives) == ["val_error"]
+    none = compose_config(["+sweep=optuna", "hydra/sweeper/pruner=none"], return_hydra_config=True)
+    assert none.hydra.sweeper.pruner._target_ == "optuna.pruners.NopPruner"
+
+
 def test_auto_storage_is_the_folders_study_else_journal_on_slurm(tmp_path):
     slurm = "hydra_plugins.hydra_submitit_launcher.submitit_launcher.SlurmLauncher"
     assert os_.resolve_storage("auto", tmp_path, BASIC) == f"sqlite:///{tmp_path}/optuna.db"

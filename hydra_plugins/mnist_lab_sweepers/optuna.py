@@ -4,9 +4,9 @@ Built on Hydra's public ``Sweeper`` interface, as the grid sweeper is, with Optu
 ask-and-tell interface; the logic is in :mod:`mnist_lab.sweeps.optuna_study` (the
 sweep's side) and :mod:`mnist_lab.sweeps.trial` (a job's side: reports and pruning).
 Samplers and pruners are config groups: ``hydra/sweeper/sampler=tpe|random|cmaes|gp|
-nsgaii|qmc`` (tpe by default) and ``hydra/sweeper/pruner=none|median|percentile|
-successive_halving|hyperband`` (none by default). Optuna is imported when a sweep starts,
-so this module costs nothing to runs that do not sweep with it.
+nsgaii|qmc`` (tpe by default) and ``hydra/sweeper/pruner=median|none|percentile|
+successive_halving|hyperband`` (median by default: experiments/pruning). Optuna is
+imported when a sweep starts, so this module costs nothing to runs that do not sweep.
 """
 
 import logging
@@ -128,8 +128,10 @@ class HyperbandPrunerConf:
 class OptunaSweeperConf:
     """``hydra.sweeper``: the keys users of hydra-optuna-sweeper type, and objectives."""
 
+    # median pruning kept the best trial while cutting 22 to 45 % of the training steps in
+    # experiments/pruning (6 studies); hydra/sweeper/pruner=none trains every trial out
     defaults: List[Any] = field(default_factory=lambda: [
-        {"sampler": "tpe"}, {"pruner": "none"}, "_self_"])
+        {"sampler": "tpe"}, {"pruner": "median"}, "_self_"])
     _target_: str = "hydra_plugins.mnist_lab_sweepers.optuna.OptunaSweeper"
     sampler: Any = MISSING
     pruner: Any = MISSING

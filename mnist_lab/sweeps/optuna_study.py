@@ -120,7 +120,8 @@ def objective_keys(objectives: Sequence[str]) -> list[str]:
     unknown = [n for n in names if n not in OBJECTIVES]
     if not names or unknown or len(set(names)) != len(names):
         raise SweepFailed(f"hydra.sweeper.objectives={names}: give one or more distinct names "
-                          f"of {list(OBJECTIVES)} (e.g. hydra.sweeper.objectives=[val_error,params]).")
+                          f"of {list(OBJECTIVES)} (e.g. hydra.sweeper.objectives=[val_error,"
+                          "params]).")
     return [OBJECTIVES[n] for n in names]
 
 

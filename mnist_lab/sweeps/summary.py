@@ -29,7 +29,7 @@ from ..errors import UserError
 from ..record.folder import RunRecord, Status
 from ..record.atomic import replace_atomically
 from .report import render, report, runs_table, plot_runs
-from .runs import find_runs
+from .runs import RunInfo, find_runs
 
 log = logging.getLogger(__name__)
 SWEEP_RECORD = "sweep.json"
@@ -114,7 +114,7 @@ def _name(path: Path, sweep_dir: Path) -> str:
     return str(path.relative_to(sweep_dir)) if path.is_relative_to(sweep_dir) else str(path)
 
 
-def pareto_front(runs: list, keys: list[str]) -> list[tuple[Path, list[float]]]:
+def pareto_front(runs: list[RunInfo], keys: list[str]) -> list[tuple[Path, list[float]]]:
     """The completed runs on the Pareto front of ``keys`` (``summary.json`` keys, all
     minimised): those that no other run matches or beats in every key while beating
     them in one (the definition Optuna's ``Study.best_trials`` uses). Sorted by the first

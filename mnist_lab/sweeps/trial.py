@@ -32,6 +32,7 @@ STORAGE_ENV = "MNIST_LAB_OPTUNA_STORAGE"  # the storage, as :func:`open_storage`
 STUDY_ENV = "MNIST_LAB_OPTUNA_STUDY"      # the study's name
 JOURNAL = "journal:"                      # prefix of a journal file's storage
 REPORTED = "val/error"                    # the metrics column reported at every evaluation
+SQLITE_WAIT_S = 60                        # how long a writer waits for sqlite's lock
 
 
 class StudyRefused(UserError):
@@ -58,8 +59,11 @@ def open_storage(storage: str | None) -> Any:
         from optuna.storages.journal import JournalFileBackend
 
         return optuna.storages.JournalStorage(JournalFileBackend(storage[len(JOURNAL):]))
+    # parallel jobs write to one sqlite file: wait for its lock (up to a minute) rather than
+    # fail with "database is locked" after SQLite's default 5 s
+    engine = {"connect_args": {"timeout": SQLITE_WAIT_S}} if storage.startswith("sqlite") else {}
     try:
-        return optuna.storages.RDBStorage(storage)
+        return optuna.storages.RDBStorage(storage, engine_kwargs=engine)
     except RuntimeError as error:
         if "no longer compatible with the table schema" not in str(error):
             raise
