@@ -107,6 +107,8 @@ def run_study(settings: StudySettings, overrides: Sequence[Override], sweep_dir:
         while added < settings.n_trials:
             count = min(settings.n_jobs, settings.n_trials - added)
             asked = [study.ask(space) for _ in range(count)]
+            # the jobs open their trial with Optuna's public optuna.trial.Trial(study,
+            # trial_id); ask() exposes that id only as _trial_id (the one private name used)
             run.batch([Leftover(t.number, t._trial_id, trial_overrides(t.params, fixed))
                        for t in asked])
             added += count
