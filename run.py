@@ -29,6 +29,7 @@ from mnist_lab.record.folder import discard_session_files, record_failure
 from mnist_lab.training.runtime import slurm_job
 from mnist_lab.record.lock import RunDirBusy
 from mnist_lab.sweeps.summary import refresh_summary, sweep_group
+from mnist_lab.sweeps.trial import trial_stop_rules
 
 
 def job_info(cfg: DictConfig) -> JobInfo:
@@ -62,14 +63,22 @@ def check_mode() -> None:
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")
-def main(cfg: DictConfig) -> float:
+def main(cfg: DictConfig) -> float | None:
     job = job_info(cfg)
     try:
         check_mode()
         settings = to_settings(cfg)  # value checks, before any data is read
+        from mnist_lab.training.loop import RunStopped
         from mnist_lab.training.run import run_experiment
 
-        return run_experiment(settings, job)
+        stop_rules = trial_stop_rules(HydraConfig.get().sweeper) if job.multirun else []
+        try:
+            return run_experiment(settings, job, stop_rules=stop_rules)
+        except RunStopped as stopped:  # pruned: its record says so, and its sweeper reads it
+            if not job.multirun:
+                raise
+            print(f"Stopped: {stopped}", file=sys.stderr)
+            return None
     except UserError as error:
         if not job.multirun:
             print(f"Error: {error}", file=sys.stderr)
@@ -96,12 +105,12 @@ def main(cfg: DictConfig) -> float:
 def missing_optuna(argv: list[str]) -> str | None:
     """The one-line error for an Optuna sweep without the ``[optuna]`` extra, else None.
 
-    Without it Hydra stops at composition with its search path (``Could not find
-    'hydra/sweeper/mnist_optuna'``), which does not say what to install.
+    Without it the sweep would stop at its first ``import optuna``, with a traceback
+    that does not say what to install.
     """
     asks = any(a.lstrip("+").startswith(("sweep=optuna", "hydra/sweeper=mnist_optuna"))
                for a in argv)
-    if asks and importlib.util.find_spec("hydra_plugins.hydra_optuna_sweeper") is None:
+    if asks and importlib.util.find_spec("optuna") is None:
         return ("Error: the Optuna sweeper needs the optuna extra: "
                 "pip install -c constraints.txt -e '.[optuna]'")
     return None

@@ -122,10 +122,34 @@ def test_optuna_sweep_runs_trials_two_at_a_time_on_slurm(slurm_conf, tmp_path):
         arrays.setdefault(array, set()).add(task)
     assert sorted(map(sorted, arrays.values())) == [["0", "1"], ["0", "1"]], arrays
     assert all(s["num_threads"] == 1 for s in summaries)
-    import optuna
-
-    study = optuna.load_study(study_name="mnist_lab", storage=f"sqlite:///{sweep_dir}/optuna.db")
+    study = journal_study(sweep_dir)  # under submitit_slurm the study is a journal file
+    assert not (sweep_dir / "optuna.db").exists()
     assert sorted(t.value for t in study.trials) == sorted(s["val/best_error"] for s in summaries)
+    assert "sacct" not in result.stdout
+
+
+def journal_study(sweep_dir: Path):
+    import optuna
+    from mnist_lab.sweeps.trial import open_storage
+
+    return optuna.load_study(study_name="mnist_lab",
+                             storage=open_storage(f"journal:{sweep_dir / 'optuna.journal'}"))
+
+
+def test_a_median_pruned_study_prunes_trials_running_as_slurm_jobs(slurm_conf, tmp_path):
+    """6 tiny trials, 2 at a time, reporting to a journal file from the SLURM jobs; the
+    study's search space makes pruning certain (see tests/test_optuna.py)."""
+    from test_optuna import PRUNED, TINY as TINY_TRIAL, check_pruned_study
+
+    sweep_dir, env = tmp_path / "study", sweep_env(slurm_conf, tmp_path)
+    result = run_sweep([*SLURM, *PRUNED, "hydra.sweeper.n_trials=6", "hydra.sweeper.n_jobs=2",
+                        *TINY_TRIAL], sweep_dir, env)
+    assert result.returncode == 0, result.stdout[-3000:]
+    study = journal_study(sweep_dir)
+    states = check_pruned_study(sweep_dir, study, 6)
+    pruned = [RunRecord(sweep_dir / str(n)).read_summary() for n, s in enumerate(states)
+              if s == "PRUNED"]
+    assert all(p["slurm"]["job_id"] and p["status"] == "pruned" for p in pruned)
     assert "sacct" not in result.stdout
 
 
@@ -198,7 +222,7 @@ def test_a_job_stopped_at_its_time_limit_is_requeued_and_ends_as_if_never_stoppe
     mine, theirs = (final_weights(r.dir) for r in (record, reference))
     assert all(torch.equal(mine[k], theirs[k]) for k in theirs)
     timing = {"wall_s", "started_at", "finished_at", "resumed_at", "resumed_with", "slurm",
-              "train/images_per_s", "overrides", "config", "git", "versions"}
+              "train/images_per_s", "train/step_ms", "overrides", "config", "git", "versions"}
     expected = {k: v for k, v in reference.read_summary().items() if k not in timing}
     assert {k: v for k, v in summary.items() if k in expected} == expected
     run = wandb_run(record.dir)  # one W&B run, continued by each requeued job

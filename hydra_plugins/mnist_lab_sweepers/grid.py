@@ -20,7 +20,8 @@ from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
 
 from mnist_lab.sweeps.plumbing import (SweepFailed, contiguous, failure_message, launch,
-                                       pending_jobs, with_thread_shares)
+                                       pending_jobs, recorded_overrides, skipped_note, visible_gpus,
+                                       waves, with_devices, with_thread_shares)
 from mnist_lab.sweeps.summary import finish_sweep, record_plan
 
 log = logging.getLogger(__name__)
@@ -89,13 +90,17 @@ class GridSweeper(Sweeper):
         record_plan(sweep_dir, len(jobs))
         pending = pending_jobs(sweep_dir, jobs)
         if len(pending) < len(jobs):
-            log.info("Resuming %s: %d of %d jobs completed earlier and are skipped.",
-                     sweep_dir, len(jobs) - len(pending), len(jobs))
+            log.info("Resuming %s: %s", sweep_dir, skipped_note(sweep_dir, jobs, pending))
         results = []
-        for start, positions in contiguous(pending, self.max_batch_size):
-            batch = with_thread_shares([jobs[p] for p in positions], self.config.hydra.launcher)
-            self.validate_batch_is_legal(batch)
-            results += zip(positions, launch(self.launcher, batch, start, sweep_dir))
+        launcher_cfg = self.config.hydra.launcher
+        gpus = visible_gpus(launcher_cfg)
+        for _, group in contiguous(pending, self.max_batch_size):
+            for positions in waves(group, launcher_cfg, gpus):
+                batch = with_devices([jobs[p] for p in positions], launcher_cfg, gpus,
+                                     [recorded_overrides(sweep_dir / str(p)) for p in positions])
+                batch = with_thread_shares(batch, launcher_cfg)
+                self.validate_batch_is_legal(batch)
+                results += zip(positions, launch(self.launcher, batch, positions[0], sweep_dir))
         finish_sweep(sweep_dir)
         failed = [(p, r) for p, r in results if r.status == JobStatus.FAILED]
         if failed:

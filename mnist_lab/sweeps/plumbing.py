@@ -4,11 +4,14 @@ Hydra's launchers and sweepers run the jobs; this adds what they lack, used by
 the thin plugins in ``hydra_plugins/mnist_lab_sweepers``:
 
 - **Resume.** Re-running a sweep into the same ``hydra.sweep.dir`` skips the jobs
-  that completed with the same overrides (:func:`pending_jobs`), and those that
-  SLURM still holds (pending, running, requeued: SLURM runs them itself); failed
-  or lost ones continue from their checkpoint (see :mod:`mnist_lab.training.resume`).
-- **Cores.** Jobs that run at once on one machine share its cores
-  (:func:`thread_shares`, handed to each job as ``MNIST_LAB_NUM_THREADS``).
+  that ended with the same overrides (completed, pruned or diverged:
+  :data:`ENDED`, :func:`pending_jobs`), and those that SLURM still holds (pending,
+  running, requeued: SLURM runs them itself); failed, interrupted or lost ones
+  continue from their checkpoint (see :mod:`mnist_lab.training.resume`).
+- **Cores and GPUs.** Jobs that run at once on one machine share its cores
+  (:func:`thread_shares`, handed to each job as ``MNIST_LAB_NUM_THREADS``), and
+  with the joblib launcher and several visible GPUs each gets its own
+  (:func:`device_slots`, handed to each job as ``trainer.device=cuda:N``).
 - **Failures.** A grid sweep with failed jobs ends with :class:`SweepFailed`,
   naming each one.
 """
@@ -41,11 +44,34 @@ class SweepFailed(CompactHydraException):
     """
 
 
-def is_done(job_dir: Path, overrides: Sequence[str]) -> bool:
-    """The job in ``job_dir`` completed with these task overrides (in any order)."""
+# A job whose record says one of these has ended for good: a resumed sweep does not launch
+# it again (a diverged run would diverge again; a pruned one was judged hopeless).
+ENDED = (Status.COMPLETED, Status.PRUNED, Status.DIVERGED)
+DEVICE_KEY = "trainer.device"
+
+
+def ended_as(job_dir: Path, overrides: Sequence[str]) -> Status | None:
+    """The status the job in ``job_dir`` ended with (one of :data:`ENDED`) when it ran with
+    these task overrides (in any order, a device its sweeper assigned aside), else None."""
     summary = RunRecord(job_dir).read_summary() or {}
-    return summary.get("status") == Status.COMPLETED and same_overrides(summary.get("overrides"),
-                                                                  list(overrides))
+    status = summary.get("status")
+    if status not in {s.value for s in ENDED}:
+        return None
+    recorded = summary.get("overrides")
+    if recorded is not None and not has_key(overrides, DEVICE_KEY):
+        recorded = [o for o in recorded if not o.startswith(f"{DEVICE_KEY}=")]
+    return Status(status) if same_overrides(recorded, list(overrides)) else None
+
+
+def is_done(job_dir: Path, overrides: Sequence[str]) -> bool:
+    """The job in ``job_dir`` ended (completed, pruned or diverged: :data:`ENDED`) with
+    these task overrides (in any order)."""
+    return ended_as(job_dir, overrides) is not None
+
+
+def has_key(overrides: Sequence[str], key: str) -> bool:
+    """One of ``overrides`` sets ``key`` (``key=...``, ``+key=...``, ``++key=...``)."""
+    return any(o.lstrip("+~").split("=", 1)[0] == key for o in overrides)
 
 
 def task_overrides(job: Sequence[str]) -> list[str]:
@@ -74,6 +100,21 @@ def pending_jobs(sweep_dir: Path, jobs: Sequence[Sequence[str]]) -> list[int]:
             continue
         pending.append(i)
     return pending
+
+
+def skipped_note(sweep_dir: Path, jobs: Sequence[Sequence[str]], pending: list[int]) -> str:
+    """``2 of 3 jobs completed earlier and are skipped.``, or with the statuses when some
+    were pruned or diverged: ``3 of 4 jobs ended earlier (2 completed, 1 diverged) ...``."""
+    skipped = [i for i in range(len(jobs)) if i not in set(pending)]
+    statuses = [ended_as(sweep_dir / str(i), task_overrides(jobs[i])) for i in skipped]
+    ended = [s for s in statuses if s is not None]
+    counts = ", ".join(f"{ended.count(s)} {s}" for s in ENDED if s in ended)
+    held = len(skipped) - len(ended)
+    if held == 0 and set(ended) <= {Status.COMPLETED}:
+        return f"{len(skipped)} of {len(jobs)} jobs completed earlier and are skipped."
+    return (f"{len(skipped)} of {len(jobs)} jobs are skipped: "
+            + ", ".join(filter(None, [f"{len(ended)} ended earlier ({counts})" if ended else "",
+                                      f"{held} still in SLURM's queue" if held else ""])) + ".")
 
 
 def contiguous(positions: list[int], max_size: int | None) -> list[tuple[int, list[int]]]:
@@ -129,13 +170,88 @@ def with_thread_shares(batch: list[list[str]], launcher: DictConfig) -> list[lis
             for job, n in zip(batch, shares)]
 
 
-def share_cores_evenly(launcher: DictConfig, batch: int) -> None:
-    """For sweepers that run batches of equal jobs: one share for all, in the environment."""
-    share = min(n or 0 for n in thread_shares(launcher, batch)) if batch else 0
-    if share:
-        os.environ[THREADS_ENV] = str(share)
-    else:
-        os.environ.pop(THREADS_ENV, None)
+def joblib_workers(launcher: DictConfig) -> int | None:
+    """How many jobs the joblib launcher runs at once (None for any other launcher).
+
+    ``n_jobs`` (default -1); negative: cores + 1 + n_jobs, as joblib counts.
+    """
+    if not str(launcher.get("_target_", "")).endswith("JoblibLauncher"):
+        return None
+    n_jobs = int(launcher.get("n_jobs", -1))
+    return n_jobs if n_jobs > 0 else max(1, usable_cores() + 1 + n_jobs)
+
+
+def device_slots(launcher: DictConfig, batch: int, gpus: int) -> list[int | None]:
+    """The GPU index of each job of a batch, or None for each where there is none to give.
+
+    With the joblib launcher and two or more visible GPUs (``gpus``), the jobs that run
+    at once get a GPU each: the sweeper launches a batch in waves of
+    ``min(workers, gpus)`` jobs (:func:`waves`), and job ``i`` of a wave takes GPU ``i``.
+    Other launchers
+    (one job at a time; SLURM and submitit's local executor give each job its own
+    ``CUDA_VISIBLE_DEVICES``) and one GPU or none: None (``trainer.device=auto``).
+
+    Set as ``trainer.device=cuda:N``, not ``CUDA_VISIBLE_DEVICES``: joblib's worker
+    processes run one job after another, and CUDA reads the variable once per process.
+    """
+    workers = joblib_workers(launcher)
+    if workers is None or gpus < 2:
+        return [None] * batch
+    wave = min(workers, gpus)
+    return [i % wave for i in range(batch)]
+
+
+def waves(positions: list[int], launcher: DictConfig, gpus: int) -> list[list[int]]:
+    """Split a batch so that the jobs running at once are those :func:`device_slots` gave
+    distinct GPUs: waves of ``min(workers, gpus)`` jobs under joblib with two or more
+    GPUs (a wave waits for its slowest job), else the batch as it is."""
+    workers = joblib_workers(launcher)
+    if workers is None or gpus < 2 or not positions:
+        return [positions] if positions else []
+    size = min(workers, gpus)
+    return [positions[i:i + size] for i in range(0, len(positions), size)]
+
+
+def visible_gpus(launcher: DictConfig) -> int:
+    """CUDA devices torch sees here, asked only for the joblib launcher (0 otherwise).
+
+    ``torch.cuda.device_count()`` honours ``CUDA_VISIBLE_DEVICES`` and does not
+    initialise CUDA in the sweeper's process.
+    """
+    if joblib_workers(launcher) is None:
+        return 0
+    import torch
+
+    return torch.cuda.device_count()
+
+
+def with_devices(batch: list[list[str]], launcher: DictConfig, gpus: int,
+                 recorded: Sequence[Sequence[str] | None] = ()) -> list[list[str]]:
+    """Each job's overrides plus ``trainer.device=cuda:N`` from :func:`device_slots`.
+
+    A job that sets ``trainer.device`` itself keeps it. ``recorded``: the overrides a
+    job's record holds (a resumed job), whose device it keeps, so that it resumes with
+    the overrides it began with.
+    """
+    slots = device_slots(launcher, len(batch), gpus)
+    out = []
+    for i, (job, slot) in enumerate(zip(batch, slots)):
+        before = recorded[i] if i < len(recorded) else None
+        kept = [o for o in before or [] if o.startswith(f"{DEVICE_KEY}=")]
+        if slot is None or has_key(job, DEVICE_KEY):
+            out.append(list(job))
+        else:
+            out.append(list(job) + (kept[:1] or [f"{DEVICE_KEY}=cuda:{slot}"]))
+    return out
+
+
+def recorded_overrides(job_dir: Path) -> list[str] | None:
+    """The task overrides in a job's ``summary.json``; None when it has none (or is damaged)."""
+    try:
+        summary = RunRecord(job_dir).read_summary()
+    except (ValueError, OSError):
+        return None
+    return (summary or {}).get("overrides")
 
 
 def launch(launcher: Launcher, batch: Sequence[Sequence[str]], start: int,

@@ -5,6 +5,9 @@
   job (so they exist even when a job fails or the sweep is killed) and of the
   sweep, from the run records (:mod:`.runs` and :mod:`.report`, the code of
   ``python -m mnist_lab.compare``).
+- **Pareto front.** For a study of several objectives (noted in ``sweep.json`` by the
+  Optuna sweeper), ``sweep_summary.md`` lists the completed runs that no other run
+  beats in every objective, and ``sweep_summary.csv`` marks them (``pareto_front``).
 - **W&B group.** ``<preset>-<first start time>``, fixed in ``sweep.json`` in the
   sweep directory at the sweep's first start (:func:`sweep_group`): the same for
   every job, on any host, and for every later invocation into that directory.
@@ -23,10 +26,10 @@ from pathlib import Path
 from typing import Iterator
 
 from ..errors import UserError
-from ..record.folder import Status
+from ..record.folder import RunRecord, Status
 from ..record.atomic import create_exclusively, replace_atomically
 from .report import render, report, runs_table, plot_runs
-from .runs import find_runs
+from .runs import RunInfo, find_runs
 
 log = logging.getLogger(__name__)
 SWEEP_RECORD = "sweep.json"
@@ -82,11 +85,69 @@ def write_summary(sweep_dir: str | Path) -> Path | None:
         heading = (f"# Sweep {sweep_dir.name}\n\n{total} job{'s' * (total != 1)}: "
                    + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) + "\n\n")
         markdown = heading + report(runs, "markdown", base=sweep_dir)
-        table = render(*runs_table(runs, fractions=True, base=sweep_dir), "csv")
+        columns, rows = runs_table(runs, fractions=True, base=sweep_dir)
+        objectives = _objectives(sweep_dir)
+        if len(objectives) > 1:
+            front = pareto_front(runs, list(objectives.values()))
+            markdown += pareto_section(front, objectives, sweep_dir)
+            on_front = {_name(path, sweep_dir) for path, _ in front}
+            columns = [*columns, "pareto_front"]
+            rows = [[*row, "yes" if row[0] in on_front else ""] for row in rows]
+        table = render(columns, rows, "csv")
         replace_atomically(sweep_dir / SUMMARY_MD, lambda tmp: tmp.write_text(markdown))
         replace_atomically(sweep_dir / SUMMARY_CSV, lambda tmp: tmp.write_text(table))
         plot_runs(runs, sweep_dir / SUMMARY_PLOT)
     return sweep_dir / SUMMARY_MD
+
+
+def _objectives(sweep_dir: Path) -> dict[str, str]:
+    """The study's objectives noted in ``sweep.json`` (name → summary key); {} if none."""
+    try:
+        return dict(json.loads((sweep_dir / SWEEP_RECORD).read_text()).get("objectives") or {})
+    except (OSError, ValueError, AttributeError):
+        return {}
+
+
+def _name(path: Path, sweep_dir: Path) -> str:
+    return str(path.relative_to(sweep_dir)) if path.is_relative_to(sweep_dir) else str(path)
+
+
+def pareto_front(runs: list[RunInfo], keys: list[str]) -> list[tuple[Path, list[float]]]:
+    """The completed runs on the Pareto front of ``keys`` (``summary.json`` keys, all
+    minimised): those that no other run matches or beats in every key while beating
+    them in one (the definition Optuna's ``Study.best_trials`` uses). Sorted by the first
+    key; a run missing a value is left out. Returns (run folder, values) pairs.
+    """
+    points = []
+    for run in runs:
+        if run.status is not Status.COMPLETED:
+            continue
+        summary = RunRecord(run.path).read_summary() or {}
+        values = [summary.get(k) for k in keys]
+        if all(isinstance(v, (int, float)) and v == v for v in values):
+            points.append((run.path, [float(v) for v in values]))
+
+    def dominated(a: list[float]) -> bool:
+        return any(all(o <= v for o, v in zip(b, a)) and any(o < v for o, v in zip(b, a))
+                   for _, b in points)
+
+    return sorted(((p, v) for p, v in points if not dominated(v)), key=lambda pv: pv[1])
+
+
+def pareto_section(front: list[tuple[Path, list[float]]], objectives: dict[str, str],
+                   sweep_dir: Path) -> str:
+    """The Markdown section that lists the Pareto front (error rates as percentages)."""
+    names = list(objectives)
+    lines = [f"\n## Pareto front ({', '.join(names)}; all minimised)\n",
+             "| run | " + " | ".join(objectives.values()) + " |",
+             "|---|" + "---|" * len(names)]
+    for path, values in front:
+        shown = [f"{100 * v:.2f}%" if key.endswith("error") else f"{v:g}"
+                 for key, v in zip(objectives.values(), values)]
+        lines.append(f"| {_name(path, sweep_dir)} | " + " | ".join(shown) + " |")
+    if not front:
+        lines.append("| (no completed run yet) |" + " |" * len(names))
+    return "\n".join(lines) + "\n"
 
 
 def refresh_summary(sweep_dir: str | Path) -> Path | None:

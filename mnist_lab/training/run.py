@@ -57,6 +57,8 @@ from .tracking.local import LocalTracker
 
 log = logging.getLogger(__name__)
 PROBE_IMAGES = 8  # fixed validation images whose feature maps are shown
+# The exit code trackers are told (W&B marks a run failed unless 0); a stop: 130.
+EXIT_CODES = {Status.FAILED: 1, Status.DIVERGED: 1, Status.PRUNED: 0}
 
 
 def run_experiment(cfg: Config, job: JobInfo, extra_trackers: Sequence[Tracker] = (),
@@ -362,13 +364,15 @@ def train_test_close(run: Run, trackers: Trackers, summary: dict[str, Any], job:
         test(run, state, trackers, summary, probe)
     except BaseException as error:
         status, instead = ended_by(error, run)
+        ended = ({"status": status, "finished_at": now(), "stopped": {
+            "step": error.step, "reason": error.stop.reason}} if isinstance(error, RunStopped)
+            else failure_summary(instead or error, status))
         try:
-            trackers.log_failure({**summary, **failure_summary(instead or error, status), **(
-                {"stopped": _stop_fields(error)} if isinstance(error, RunStopped) else {})})
+            trackers.log_failure({**summary, **ended})
         except RecordWriteError:  # the status stays "running": readers show it as lost
             instead = RunError(f"{instead or error}; its status could not be written either, "
                                "so readers show it as lost")
-        trackers.close(1 if status in (Status.FAILED, Status.DIVERGED) else 130)
+        trackers.close(EXIT_CODES.get(status, 130))
         if status is Status.INTERRUPTED:
             log.warning("Stopped; continue with: %s", continue_command(job))
         if instead is not None:
@@ -400,10 +404,6 @@ def ended_by(error: BaseException, run: Run) -> tuple[Status, BaseException | No
     if isinstance(error, KeyboardInterrupt):
         return Status.INTERRUPTED, None
     return Status.FAILED, None
-
-
-def _stop_fields(stopped: RunStopped) -> dict[str, Any]:
-    return {"step": stopped.step, "reason": stopped.stop.reason}
 
 
 def continue_command(job: JobInfo) -> str:

@@ -233,8 +233,11 @@ class WandbTracker(Tracker):
         return table
 
     def log_failure(self, summary: dict[str, Any]) -> None:
+        """The status (``failed``, ``diverged``, ``pruned`` ...) and the error, or where a
+        stop rule stopped the run, in the W&B run's summary."""
         if self.run is not None:
-            self.run.summary.update({"status": summary["status"], "error": summary["error"]})
+            self.run.summary.update({k: summary[k] for k in ("status", "error", "stopped")
+                                     if k in summary})
 
     def close(self, exit_code: int) -> None:
         """Finish the run (non-zero: marked failed) and wait until its files are written."""
