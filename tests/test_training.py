@@ -268,3 +268,41 @@ def test_runs_written_in_format_1_still_load_and_resume(short_run, data_root, tm
     run_training(old, ["trainer.resume=true", "trainer.max_steps=400", "trainer.progress=false"])
     assert [r["step"] for r in RunRecord(old).read_metrics()] == [100, 200, 300, 400]
     assert torch.load(old / "checkpoint.pt", weights_only=True)["format_version"] == 3
+
+
+FLAT = SHORT + ["optimizer.lr=1e-7", "trainer.eval_every=20", "trainer.checkpoint_every=1000",
+                "trainer.early_stop.patience=3", "trainer.early_stop.min_delta=0.001"]
+
+
+def test_early_stopping_stops_a_flat_run_and_tests_its_best_weights(tmp_path):
+    run_training(tmp_path, FLAT + ["trainer.test_on=best"])
+    record = RunRecord(tmp_path)
+    summary, rows = record.read_summary(), record.read_metrics()
+    errors = [r["val/error"] for r in rows]
+    assert summary["status"] == "completed" and summary["steps"] == rows[-1]["step"] < 300
+    improving = [i for i, e in enumerate(errors) if e < min(errors[:i], default=9) - 0.001]
+    assert len(rows) - 1 - improving[-1] == 3, "stopped 3 evaluations after the last improvement"
+    assert summary["stopped"]["step"] == rows[-1]["step"]
+    assert "early stop: val/error did not fall by more than 0.1 points for 3 evaluations" in \
+        summary["stopped"]["reason"]
+    best = torch.load(tmp_path / "best.pt", weights_only=True)
+    assert summary["test/weights"] == "best" and best["step"] == summary["val/best_step"]
+    assert summary["test/error"] == summary["test/best_checkpoint_error"]
+    assert torch.load(tmp_path / "checkpoint.pt", weights_only=True)["step"] == rows[-1]["step"]
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()}
+    run_training(tmp_path, ["trainer.resume=true", "trainer.progress=false"])
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()} == before
+
+
+def test_the_early_stop_count_survives_a_resume(tmp_path):
+    """Crash after the second flat evaluation: the resumed run stops where an
+    uninterrupted one stops, counting the evaluations before the crash."""
+    straight = tmp_path / "straight"
+    run_training(straight, FLAT)
+    stopped_at = RunRecord(straight).read_summary()["stopped"]["step"]
+    crashed = tmp_path / "crashed"
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        run_training(crashed, FLAT + ["trainer.checkpoint_every=20"],
+                     extra_trackers=[CrashAt(stopped_at - 20)])
+    run_training(crashed, FLAT + ["trainer.checkpoint_every=20", "trainer.resume=true"])
+    assert RunRecord(crashed).read_summary()["stopped"]["step"] == stopped_at

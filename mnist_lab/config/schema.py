@@ -33,6 +33,29 @@ def _require(ok: bool, key: str, value: Any, allowed: str) -> None:
 
 
 @dataclass
+class EarlyStopConfig:
+    """``trainer.early_stop``: stop a run whose validation error has stopped improving.
+
+    An evaluation improves when its ``val/error`` < (the lowest so far) − ``min_delta``
+    (a fraction, like ``val/error``); after ``patience`` evaluations without one the
+    run stops and is tested as usual (Keras's and Lightning's ``EarlyStopping``).
+    ``patience: null``: off (the seed protocol).
+
+    Raises:
+        ConfigError: ``patience`` < 1 or ``min_delta`` outside [0, 1) (on construction).
+    """
+
+    patience: Optional[int] = None  # evaluations without an improvement; null: off
+    min_delta: float = 0.0  # the least fall of val/error (a fraction) that counts
+
+    def __post_init__(self) -> None:
+        _require(self.patience is None or self.patience >= 1, "trainer.early_stop.patience",
+                 self.patience, "must be null (off) or >= 1 (evaluations)")
+        _require(0 <= self.min_delta < 1, "trainer.early_stop.min_delta", self.min_delta,
+                 "must be in [0, 1) (a fraction, like val/error)")
+
+
+@dataclass
 class TrainerConfig:
     """``trainer.*``: the training loop; times in seconds, intervals in steps.
 
@@ -52,6 +75,7 @@ class TrainerConfig:
     test_on: str = "final"  # final | best: the weights test/error is measured on
     deterministic: bool = False  # deterministic algorithms (cuDNN, cuBLAS) on GPU
     heartbeat_s: float = 30.0  # seconds between heartbeats; lost after 3 missed
+    early_stop: EarlyStopConfig = field(default_factory=EarlyStopConfig)
 
     def __post_init__(self) -> None:
         _require(self.epochs >= 1, "trainer.epochs", self.epochs, "must be >= 1")

@@ -43,7 +43,8 @@ from .trial import sweep_folder_storage
 log = logging.getLogger(__name__)
 
 # objective name -> the summary.json key it is read from (all minimised)
-OBJECTIVES = {"val_error": "val/best_error", "params": "model/params", "step_ms": "train/step_ms"}
+OBJECTIVES = {"val_error": "val/best_error", "params": "model/params", "step_ms": "train/step_ms",
+              "train_s": "train/seconds"}
 FIGURES = {"history": "optuna_history.png", "importances": "optuna_importances.png",
            "pareto": "optuna_pareto_front.png", "intermediate": "optuna_intermediate_values.png"}
 RESULTS = "optimization_results.yaml"

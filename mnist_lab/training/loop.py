@@ -146,6 +146,29 @@ class StopRule(Protocol):
         """``rows``: every metrics row so far, the newest last; None to go on."""
 
 
+@dataclass(frozen=True)
+class EarlyStopping:
+    """A :class:`StopRule`: stop when ``val/error`` has not improved for ``patience``
+    evaluations, an improvement being a ``val/error`` below the lowest before it by more
+    than ``min_delta`` (a fraction). Derived from the rows alone, so the count survives
+    a resume."""
+
+    patience: int
+    min_delta: float = 0.0
+
+    def check(self, rows: list[dict[str, float]]) -> Stop | None:
+        lowest, since = math.inf, 0
+        for row in rows:
+            since = 0 if row["val/error"] < lowest - self.min_delta else since + 1
+            lowest = min(lowest, row["val/error"])
+        if since < self.patience:
+            return None
+        best = min(rows, key=lambda r: r["val/error"])
+        return Stop(Status.COMPLETED, f"early stop: val/error did not fall by more than "
+                    f"{100 * self.min_delta:g} points for {since} evaluations (lowest "
+                    f"{100 * best['val/error']:.2f}% at step {best['step']})")
+
+
 class RunStopped(Exception):
     """A stop rule ended the run with a status other than ``completed``, after a checkpoint."""
 

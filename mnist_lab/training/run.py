@@ -46,7 +46,8 @@ from ..record.folder import (HISTORY, RecordWriteError, RunRecord, Status,
                              discard_session_files, failure_summary, now)
 from ..record.lock import RunLock
 from .evaluation import EvalResult, evaluate
-from .loop import Diverged, LoopSettings, LoopState, RunStopped, StopRule, Window, fit
+from .loop import (Diverged, EarlyStopping, LoopSettings, LoopState, RunStopped, StopRule,
+                   Window, fit)
 from .optimizers import build_optimizer
 from .resume import check_start, describe, resumed_settings
 from .runtime import (JobRequeued, check_data_visible, configure_threads,
@@ -102,7 +103,8 @@ def run_experiment(cfg: Config, job: JobInfo, extra_trackers: Sequence[Tracker] 
             with deterministic_algorithms(cfg.trainer.deterministic):
                 run = set_up(cfg, dataset, loop, record, checkpoint)
                 summary = start_summary(job, run, checkpoint is not None, previous)
-                return train_test_close(run, trackers, summary, job, stop_rules)
+                return train_test_close(run, trackers, summary, job,
+                                        [*early_stopping(cfg), *stop_rules])
         finally:
             if record.has_record():
                 log.info("Run record: %s", record.dir.resolve())
@@ -134,6 +136,10 @@ def _is_complete(loop: LoopSettings, checkpoint: Checkpoint, previous: dict[str,
                           "this run has already trained",
                           "A resumed run cannot go back: give at least as many steps, or "
                           "evaluate the run as it is (python -m mnist_lab.evaluate RUN_DIR).")
+    if previous.get("status") == Status.COMPLETED and previous.get("stopped"):
+        log.info("The run in %s stopped early at step %d (%s): nothing to do.", record.dir,
+                 checkpoint.step, previous["stopped"].get("reason"))
+        return True
     if checkpoint.step >= loop.total_steps and previous.get("status") == Status.COMPLETED:
         log.info("The run in %s is complete (%d steps): nothing to do. To train longer, "
                  "resume it with more trainer.epochs or trainer.max_steps.",
@@ -141,6 +147,12 @@ def _is_complete(loop: LoopSettings, checkpoint: Checkpoint, previous: dict[str,
         return True
     log.info("%s", describe(checkpoint, build(cfg.scheduler, "scheduler"), loop.total_steps))
     return False
+
+
+def early_stopping(cfg: Config) -> list[StopRule]:
+    """``trainer.early_stop`` as a stop rule ([] when off)."""
+    stop = cfg.trainer.early_stop
+    return [EarlyStopping(stop.patience, stop.min_delta)] if stop.patience else []
 
 
 def make_trackers(logger: dict[str, Any], job: JobInfo) -> list[Tracker]:
@@ -449,7 +461,9 @@ def final_figures(run: Run, state: LoopState, chosen: EvalResult, final: EvalRes
     (``test/weights``); ``test/final_error`` and ``test/best_checkpoint_error``
     are those of the final weights and of ``best.pt`` (the weights at
     ``val/best_step``). ``train/step_ms`` is the mean time of a training step in
-    milliseconds (evaluations and checkpoints excluded).
+    milliseconds and ``train/seconds`` the time of all of them (evaluations and
+    checkpoints excluded). ``stopped``: where and why a stop rule (early stopping)
+    ended training.
     """
     return {
         "status": Status.COMPLETED,
@@ -468,5 +482,6 @@ def final_figures(run: Run, state: LoopState, chosen: EvalResult, final: EvalRes
         "train/images_per_s": round(state.train_images / state.train_s, 1)
         if state.train_s else None,
         "train/step_ms": round(1000 * state.train_s / state.step, 3) if state.step else None,
+        "train/seconds": round(state.train_s, 3),
         **({"stopped": state.stopped} if state.stopped else {}),
     }
