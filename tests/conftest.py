@@ -43,6 +43,8 @@ def pytest_configure(config: pytest.Config) -> None:
         tiny = write_tiny(DATA_ROOT, Path(tempfile.mkdtemp(prefix="mnist_lab_tiny_")))
         os.environ["MNIST_LAB_TINY_DATA"] = str(tiny)
         os.environ["MNIST_LAB_TRUST"] = "tiny_data"  # evaluate, predict, the app: the tests' own
+        os.environ["PYTHONPATH"] = os.pathsep.join(  # and run.py, for runs of the tiny MNIST
+            filter(None, [str(REPO / "tests"), os.environ.get("PYTHONPATH")]))
 
 
 def run_py(*args: str, cwd: Path, timeout: float = 300, env: dict | None = None,
