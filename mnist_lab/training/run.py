@@ -92,12 +92,12 @@ def run_experiment(cfg: Config, job: JobInfo, extra_trackers: Sequence[Tracker] 
             cfg = anchored(resumed_settings(cfg, checkpoint, job.overrides,
                                             previous.get("overrides", []), trust,
                                             f"'{record.checkpoint_path}'"), job.launch_dir)
-        dataset = dataset_of(cfg.data)  # what the data is; nothing is read yet
-        loop = loop_settings(cfg, dataset.info.num_train)
-        if checkpoint is not None and _is_complete(loop, checkpoint, previous, record, cfg):
-            discard_session_files(job.run_dir, job.hydra_subdir, job.launch_dir)
-            return previous.get("val/best_error", checkpoint.loop["best"][0])
         try:
+            dataset = dataset_of(cfg.data)  # what the data is; nothing is read yet
+            loop = loop_settings(cfg, dataset.info.num_train)
+            if checkpoint is not None and _is_complete(loop, checkpoint, previous, record, cfg):
+                discard_session_files(job.run_dir, job.hydra_subdir, job.launch_dir)
+                return previous.get("val/best_error", checkpoint.loop["best"][0])
             trackers = Trackers([LocalTracker(record), *make_trackers(cfg.logger, job),
                                  *extra_trackers])
             with deterministic_algorithms(cfg.trainer.deterministic):
