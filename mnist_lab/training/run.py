@@ -92,9 +92,11 @@ def run_experiment(cfg: Config, job: JobInfo, extra_trackers: Sequence[Tracker] 
             cfg = anchored(resumed_settings(cfg, checkpoint, job.overrides,
                                             previous.get("overrides", []), trust,
                                             f"'{record.checkpoint_path}'"), job.launch_dir)
+        dataset = dataset_of(cfg.data)  # what the data is; nothing is read yet
+        loop = loop_settings(cfg, dataset.info.num_train)
+        if checkpoint is not None:
+            refuse_going_back(loop, checkpoint, cfg)
         try:
-            dataset = dataset_of(cfg.data)  # what the data is; nothing is read yet
-            loop = loop_settings(cfg, dataset.info.num_train)
             if checkpoint is not None and _is_complete(loop, checkpoint, previous, record, cfg):
                 discard_session_files(job.run_dir, job.hydra_subdir, job.launch_dir)
                 return previous.get("val/best_error", checkpoint.loop["best"][0])
@@ -122,12 +124,11 @@ def loop_settings(cfg: Config, num_train: int) -> LoopSettings:
                         cfg.trainer.progress)
 
 
-def _is_complete(loop: LoopSettings, checkpoint: Checkpoint, previous: dict[str, Any],
-                 record: RunRecord, cfg: Config) -> bool:
-    """A resumed run that already completed all its steps: nothing to do (logged).
+def refuse_going_back(loop: LoopSettings, checkpoint: Checkpoint, cfg: Config) -> None:
+    """Refuse a resume with fewer steps than the run has trained (nothing is written).
 
     Raises:
-        ConfigError: the resumed run would have fewer steps than it already trained.
+        ConfigError: naming the key that sets the steps and both numbers.
     """
     if loop.total_steps < checkpoint.step:
         key = "trainer.max_steps" if cfg.trainer.max_steps else "trainer.epochs"
@@ -136,6 +137,11 @@ def _is_complete(loop: LoopSettings, checkpoint: Checkpoint, previous: dict[str,
                           "this run has already trained",
                           "A resumed run cannot go back: give at least as many steps, or "
                           "evaluate the run as it is (python -m mnist_lab.evaluate RUN_DIR).")
+
+
+def _is_complete(loop: LoopSettings, checkpoint: Checkpoint, previous: dict[str, Any],
+                 record: RunRecord, cfg: Config) -> bool:
+    """A resumed run that already completed (or stopped early): nothing to do (logged)."""
     if previous.get("status") == Status.COMPLETED and previous.get("stopped"):
         log.info("The run in %s stopped early at step %d (%s): nothing to do.", record.dir,
                  checkpoint.step, previous["stopped"].get("reason"))
