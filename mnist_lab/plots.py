@@ -8,6 +8,7 @@ takes seconds to import, and the app draws these figures without it.
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import Sequence
 
@@ -73,12 +74,16 @@ def save(fig: Figure, path: str | Path) -> Path:
 
 
 def to_rgb(fig: Figure) -> np.ndarray:
-    """Render ``fig`` to a uint8 (H, W, 3) RGB array (for W&B images)."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    """Render ``fig`` to a uint8 (H, W, 3) RGB array (for W&B and the app), at 100 dpi.
 
-    canvas = FigureCanvasAgg(fig)
-    canvas.draw()
-    return np.asarray(canvas.buffer_rgba())[..., :3].copy()
+    Cropped to every artist's extent (``bbox_inches="tight"``, as :func:`save`), so a
+    colour bar's labels past the figure's edge are drawn whole, not cut off.
+    """
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=100, bbox_inches="tight", pad_inches=0.05)
+    return np.asarray(Image.open(buffer).convert("RGB"))
 
 
 def _error_axes(fig: Figure, title: str):

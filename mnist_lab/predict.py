@@ -25,7 +25,7 @@ from pathlib import Path
 
 from .config.trust import Trust, add_trust_option, forget_working_directory
 from .errors import UserError
-from .models.build import WEIGHTS, load_model, require_digits
+from .models.build import load_model, require_digits
 from .recognise.predict import Prediction, PreprocessedFolder, expand, predict
 from .training.runtime import resolve_device
 

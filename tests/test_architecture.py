@@ -83,8 +83,8 @@ def test_the_folders_keep_their_layers():
         "mnist_lab.app.command"}
     for module, imports in graph.items():
         if module.startswith("mnist_lab.record"):
-            assert not {m for m in imports if m.startswith(("mnist_lab.training", "mnist_lab.sweeps",
-                                                            "mnist_lab.config"))}, module
+            below = ("mnist_lab.training", "mnist_lab.sweeps", "mnist_lab.config")
+            assert not {m for m in imports if m.startswith(below)}, module
         if module not in commands and not module.startswith("mnist_lab.app"):
             assert not imports & commands, (module, imports & commands)
     for path in (PACKAGE / "training").rglob("*.py"):

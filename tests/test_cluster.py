@@ -20,7 +20,7 @@ from mnist_lab.sweeps.summary import write_summary
 from mnist_lab.training.tracking.base import Tracker
 
 RUN = ["trainer.max_steps=240", "trainer.eval_every=40", "trainer.checkpoint_every=80",
-       "optimizer.lr=0.01", "trainer.progress=false", "logger=none"]
+       "optimizer.lr=0.01", "trainer.progress=false", "logger=none", "data=tiny"]
 
 
 class SignalAt(Tracker):
@@ -73,11 +73,14 @@ def checkpoint(record):
     return torch.load(record.dir / "checkpoint.pt", weights_only=True)
 
 
+@pytest.mark.slow
 def test_a_resumed_run_may_read_its_data_from_another_root_with_the_same_files(
         data_root, tmp_path):
+    """The real MNIST files, linked from another root (the published MD5s decide)."""
     run = tmp_path / "run"
     with pytest.raises(KeyboardInterrupt):
-        run_training(run, RUN, extra_trackers=[SignalAt(80, signal.SIGINT)])
+        run_training(run, [*RUN[:-1], "data=mnist"],
+                     extra_trackers=[SignalAt(80, signal.SIGINT)])
     damaged = linked_root(tmp_path / "damaged", data_root, damaged="t10k-labels-idx1-ubyte")
     with pytest.raises(UserError, match="t10k-labels-idx1-ubyte' is damaged: its MD5"):
         run_training(run, [f"trainer.resume={run}", f"data.root={damaged}"])

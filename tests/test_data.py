@@ -248,4 +248,5 @@ def test_labels_outside_0_to_9_are_refused_when_a_split_is_read(tmp_path):
         f"The MNIST label file '{raw / 't10k-labels-idx1-ubyte'}' holds label 255 at index 2 "
         "(the first of 2 labels outside 0..9).")
     write_idx(raw / "t10k-labels-idx1-ubyte", [7, 2, 9, 0])
-    assert MNIST(str(tmp_path), download=False).read_split(train=False).labels.tolist() == [7, 2, 9, 0]
+    labels = MNIST(str(tmp_path), download=False).read_split(train=False).labels
+    assert labels.tolist() == [7, 2, 9, 0]

@@ -1,7 +1,5 @@
 """README's "Add your own dataset", run exactly as written, from a folder outside the repo."""
 
-import csv
-import io
 import os
 import re
 import subprocess

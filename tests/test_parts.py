@@ -5,17 +5,15 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import json
 import math
 import struct
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 from omegaconf import OmegaConf
 
-from conftest import REPO, SHORT, compose_config, metrics_without_time, run_training
+from conftest import REPO, SHORT, compose_config, run_training
 from mnist_lab.compare import main as compare_main
 from mnist_lab.config.settings import to_settings, upgrade
 from mnist_lab.data import datasets
@@ -168,7 +166,8 @@ def test_fashion_and_kmnist_are_read_and_checked_in_their_published_format(
     dataset = cls(str(tmp_path), download=False, val_size=3)
     assert dataset.info.classes == tuple(c.split(" - ")[0] for c in dataset._torchvision().classes)
     train, val, test = dataset.splits()
-    assert torch.equal(train.images[:, 0], images[12]) and torch.equal(val.labels, labels[8][:3].long())
+    assert torch.equal(train.images[:, 0], images[12])
+    assert torch.equal(val.labels, labels[8][:3].long())
     assert torch.equal(test.images[:, 0], images[8][3:])
     (raw / "train-labels-idx1-ubyte.gz").write_bytes(gzip.compress(b"other", mtime=0))
     with pytest.raises(DataError, match=rf"The {cls.torchvision_name} file .* is damaged: its "

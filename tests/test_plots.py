@@ -182,3 +182,4 @@ def test_an_overlay_of_jobs_that_failed_before_any_row_warns_nothing():
         warnings.simplefilter("error")
         ax = plots.val_error_overlay({"job 0": [], "job 1": []}).axes[0]
     assert ax.get_legend() is None and not ax.get_lines()
+

@@ -35,6 +35,7 @@ def user_files(tmp_path_factory, data_root):
     return digits, labels, paths
 
 
+@pytest.mark.slow
 def test_accuracy_on_user_files_is_within_a_point_of_the_arrays(model_run, user_files):
     digits, labels, paths = user_files
     loaded = load_model(model_run)

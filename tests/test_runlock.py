@@ -30,6 +30,7 @@ def hold_lock(run_dir, interval_s=30.0):
     return holder
 
 
+@pytest.mark.slow
 def test_a_live_holder_keeps_the_lock_and_a_killed_one_loses_it(tmp_path):
     holder = hold_lock(tmp_path)
     try:
@@ -77,6 +78,7 @@ def test_an_empty_lock_left_by_a_dead_writer_is_taken_over_once_old(tmp_path):
         assert read_holder(tmp_path / LOCK) == lock.holder
 
 
+@pytest.mark.slow
 def test_a_run_whose_lock_was_taken_over_exits_writing_nothing_more(tmp_path):
     holder = hold_lock(tmp_path, interval_s=0.2)
     try:
@@ -91,6 +93,7 @@ RUN = ["trainer.eval_every=50", "trainer.checkpoint_every=50", "optimizer.lr=0.0
        "trainer.progress=false", "logger=none"]
 
 
+@pytest.mark.slow
 def test_a_second_run_into_a_busy_directory_is_refused_and_changes_nothing(tmp_path):
     run_dir = tmp_path / "same"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
@@ -110,6 +113,7 @@ def test_a_second_run_into_a_busy_directory_is_refused_and_changes_nothing(tmp_p
     assert [p.name for p in (run_dir / ".hydra").iterdir() if p.is_dir()] == []
 
 
+@pytest.mark.slow
 def test_a_killed_run_is_shown_as_lost_with_how_to_resume_it(tmp_path, capsys):
     run_dir = tmp_path / "killed"
     run = run_py("trainer.max_steps=600", "trainer.heartbeat_s=1", *RUN,

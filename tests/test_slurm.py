@@ -279,7 +279,8 @@ def test_a_job_killed_outright_reads_as_lost_and_the_sweep_resumes_it(slurm_conf
     os.kill(holder["pid"], signal.SIGKILL)  # kill -9 (the cluster is this machine)
     output, _ = sweep.communicate(timeout=300)
     assert sweep.returncode != 0 and "A job ended without a result" in output, output[-3000:]
-    assert record.read_summary()["status"] == "running" and reader_status(record, None) is Status.LOST
+    assert record.read_summary()["status"] == "running"
+    assert reader_status(record, None) is Status.LOST
     assert [r["status"] for r in summary_rows(sweep_dir)] == ["lost"]
     assert f"lost: {record.dir}" in (sweep_dir / "sweep_summary.md").read_text()
     assert compare_main([str(sweep_dir), "--format", "csv"]) == 0

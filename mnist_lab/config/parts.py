@@ -151,7 +151,8 @@ def schema_of(cls: type, supplied: tuple[str, ...] = ("in_shape", "num_classes")
         fields.append((name, _config_type(hints.get(name, Any)), spec))
     schema = dataclasses.make_dataclass(f"{cls.__name__}Config", fields,
                                         bases=(base,) if base else ())
-    schema.__doc__ = f"The config of :class:`{cls.__module__}.{cls.__name__}`, from its constructor."
+    schema.__doc__ = (f"The config of :class:`{cls.__module__}.{cls.__name__}`, from its "
+                      "constructor.")
     schema.__module__ = cls.__module__
     return schema
 
@@ -198,8 +199,8 @@ def import_class(target: str, kind: str) -> type:
     (a subclass of that kind's base class, :data:`KINDS`).
 
     Only call this for a trusted ``target`` (:meth:`.trust.Trust.check`): importing
-    runs the module's top-level code. A class outside mnist_lab is logged with the
-    file it came from.
+    runs the module's top-level code. A class from outside mnist_lab (and torch's
+    optimizers) is logged with the file it came from.
 
     Raises:
         UserError: no such module on the Python path, it cannot be imported, or it is
@@ -224,7 +225,7 @@ def import_class(target: str, kind: str) -> type:
     if not (isinstance(cls, type) and issubclass(cls, base)):
         raise UserError(f"{target!r} is not a {public_name(base)} subclass, so it is not "
                         f"loaded as the {kind}. Point _target_ at your {kind} class.")
-    if not target.startswith("mnist_lab."):
+    if not target.startswith(("mnist_lab.", *KINDS[kind].trusted)):  # a user's own code
         _log_import(kind, target, getattr(module, "__file__", None))
     return cls
 

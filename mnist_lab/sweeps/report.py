@@ -105,6 +105,9 @@ def report(runs: list[RunInfo], fmt: str, base: Path | None = None,
     if aggregate_only:
         return aggregate
     text = render(*runs_table(runs, fractions, base), fmt)
+    keys = varying_keys(runs)
+    if fmt != "csv" and any(k not in r.overrides for r in runs for k in keys):
+        text += "\n(A blank cell: that run left the key at its default.)\n"
     if aggs and fmt != "csv":
         text += "\nAggregated over seeds (mean, sample std with n - 1):\n\n" + aggregate
     notes = lost_notes(runs)

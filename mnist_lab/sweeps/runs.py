@@ -87,8 +87,9 @@ def is_run_dir(path: Path) -> bool:
 def find_runs(paths: list[str | Path], skipped: list[str] | None = None) -> list[RunInfo]:
     """Runs named directly, and the runs inside sweep directories (any depth).
 
-    Each run is read once. Files, and folders inside a run (``plots/``), are passed
-    over in silence: a shell glob such as ``outputs/*/*`` names them too. A path
+    Each run is read once. A file or folder inside a run (``checkpoint.pt``,
+    ``plots/``) stands for that run: a shell glob such as ``outputs/*/*`` names the
+    files of a run that sits one level up (``outputs/recogniser``). A path
     that does not exist, or holds no run (such as the folder of a
     command that stopped before its first record), is skipped, and so is a run
     whose record cannot be read (damaged, or of a newer mnist_lab); a one-line
@@ -101,8 +102,10 @@ def find_runs(paths: list[str | Path], skipped: list[str] | None = None) -> list
     runs: list[RunInfo] = []
     seen: set[Path] = set()
     for path in map(Path, paths):
-        if path.is_file() or is_run_dir(path.parent):
-            continue  # a glob such as outputs/*/* also names a run's files and plots/
+        if is_run_dir(path.parent):
+            path = path.parent  # a glob such as outputs/*/* names a run's files and plots/
+        elif path.is_file():
+            continue
         candidates = [path] if is_run_dir(path) else sorted(
             (p for p in path.rglob("*") if p.is_dir() and is_run_dir(p)), key=_job_order)
         found = [p for p in candidates if p.resolve() not in seen]  # each run once

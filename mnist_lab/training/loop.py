@@ -124,6 +124,8 @@ class LoopState:
     best: tuple[float, int] = (math.inf, -1)  # (validation error, step)
     rows: list[dict[str, float]] = field(default_factory=list)
     stopped: dict[str, Any] | None = None  # {"step", "reason"} when a stop rule ended it
+    # (step, train_images, train_s, elapsed_s) at the last evaluation: the current rate
+    mark: tuple[int, int, float, float] | None = None
 
 
 @dataclass(frozen=True)
@@ -269,7 +271,7 @@ def fit(model: torch.nn.Module, optimizer: torch.optim.Optimizer,
             check_finite(model, state)
             stop = None
             if evaluate_now:
-                if _evaluate(model, data, state, lr, loop.steps_per_epoch, history, tracker):
+                if _evaluate(model, data, state, lr, loop, history, tracker):
                     saver.save_best(state)
                 stop = next(filter(None, (rule.check(state.rows) for rule in stop_rules)), None)
             if save_now or stop or request.requested:  # a stop may arrive while evaluating
@@ -304,7 +306,7 @@ def check_finite(model: torch.nn.Module, state: LoopState) -> None:
 
 
 def _evaluate(model: torch.nn.Module, data: Data, state: LoopState, lr: float,
-              per_epoch: int, history: WeightsHistory, tracker: Tracker) -> bool:
+              loop: LoopSettings, history: WeightsHistory, tracker: Tracker) -> bool:
     """Evaluate the validation split, record a metrics row, snapshot the conv weights.
 
     Returns whether the validation error is the lowest so far (``state.best`` updated).
@@ -314,7 +316,7 @@ def _evaluate(model: torch.nn.Module, data: Data, state: LoopState, lr: float,
     state.window = Window.zeros(state.window.errors.device)
     row = {
         "step": state.step,
-        "epoch": round(state.step / per_epoch, 4),
+        "epoch": round(state.step / loop.steps_per_epoch, 4),
         "train/error": train_error,
         "train/loss": train_loss,
         "val/error": val.error,
@@ -328,11 +330,34 @@ def _evaluate(model: torch.nn.Module, data: Data, state: LoopState, lr: float,
         state.best = (val.error, state.step)
     if hasattr(model, "conv_weights"):
         history.offer(state.step, model.conv_weights())
-    images_per_s = state.train_images / state.train_s if state.train_s > 0 else math.nan
+    images_per_s, eta_s = current_rate(state, loop.total_steps)
     tracker.log_evaluation(row, images_per_s, model)
     log.info(
-        f"step {state.step:>6}  epoch {row['epoch']:6.2f}  train/error {100 * train_error:6.2f}%  "
-        f"val/error {100 * val.error:6.2f}%  val/loss {val.loss:.4f}  lr {lr:.3g}  "
-        f"{images_per_s:,.0f} images/s"
+        f"step {state.step:>6}/{loop.total_steps}  epoch {row['epoch']:5.2f}/{loop.epochs}  "
+        f"train/error {100 * train_error:6.2f}%  val/error {100 * val.error:6.2f}%  "
+        f"val/loss {val.loss:.4f}  lr {lr:.3g}  {images_per_s:,.0f} images/s  "
+        f"ETA {_duration(eta_s)}"
     )
     return improved
+
+
+def current_rate(state: LoopState, total_steps: int) -> tuple[float, float]:
+    """(training images/s since the last evaluation, seconds left at the pace since then,
+    evaluations included); the mark moves to now."""
+    mark = state.mark or (0, 0, 0.0, 0.0)
+    images, seconds = state.train_images - mark[1], state.train_s - mark[2]
+    steps, wall = state.step - mark[0], state.elapsed_s - mark[3]
+    state.mark = (state.step, state.train_images, state.train_s, state.elapsed_s)
+    images_per_s = images / seconds if seconds > 0 else math.nan
+    eta_s = (total_steps - state.step) * wall / steps if steps > 0 else math.nan
+    return images_per_s, eta_s
+
+
+def _duration(seconds: float) -> str:
+    """``1h02m``, ``3m05s``, ``42s``; ``?`` when not known."""
+    if not math.isfinite(seconds):
+        return "?"
+    seconds = round(seconds)
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours}h{rest // 60:02d}m" if hours else \
+        f"{rest // 60}m{rest % 60:02d}s" if rest >= 60 else f"{rest}s"

@@ -207,6 +207,8 @@ class Run:
                                elapsed_s=loop["elapsed_s"], train_s=loop["train_s"],
                                train_images=loop["train_images"], best=tuple(loop["best"]))
         self.state.window.load_state_dict(loop["window"])
+        self.state.mark = (self.state.step, self.state.train_images, self.state.train_s,
+                           self.state.elapsed_s)
         self.record.start_metrics(keep_until_step=self.state.step)
         self._check_best(self.state.step)
         self.state.rows = self.record.read_metrics()
@@ -373,6 +375,7 @@ def train_test_close(run: Run, trackers: Trackers, summary: dict[str, Any], job:
                      stop_rules: Sequence[StopRule]) -> float:
     """Train and test with the trackers told of the start, the end or the failure."""
     probe = run.data.norm.apply(run.data.val.images[:PROBE_IMAGES])
+    log.info("%s", banner(run, summary))
     try:
         trackers.log_start(summary, probe, run.state.rows, run.state.step)
         augment = loader_of(run.cfg.data).augment
@@ -398,6 +401,27 @@ def train_test_close(run: Run, trackers: Trackers, summary: dict[str, Any], job:
         raise
     trackers.close(0)
     return state.best[0]
+
+
+def banner(run: Run, summary: dict[str, Any]) -> str:
+    """One line on what the run is about to do: model, size, steps, data, device, folder."""
+    loop, model = run.loop, type(run.model).__name__
+    steps = (f"steps {run.state.step + 1}..{loop.total_steps}" if run.state.step else
+             f"{loop.total_steps} steps")
+    epochs = loop.epochs * loop.steps_per_epoch
+    length = (f"{loop.epochs} epochs of {loop.steps_per_epoch}" if loop.total_steps == epochs
+              else f"trainer.max_steps; {loop.epochs} epochs would be {epochs}")
+    return (f"{model} ({summary['model/params']:,} parameters); {steps} ({length}, batch "
+            f"{loop.batch_size}); {len(run.data.train):,} "
+            f"training images; {summary['device_name']}, {run.threads} thread"
+            f"{'s' * (run.threads != 1)}; record in {_relative(run.record.dir)}")
+
+
+def _relative(path: Path) -> str:
+    """``path`` relative to the working directory when it lies below it."""
+    absolute = path.absolute()
+    return str(absolute.relative_to(Path.cwd())) if absolute.is_relative_to(Path.cwd()) \
+        else str(path)
 
 
 def ended_by(error: BaseException, run: Run) -> tuple[Status, BaseException | None]:
