@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -65,6 +66,20 @@ def data_root() -> Path:
     if not (DATA_ROOT / "MNIST" / "raw" / "train-images-idx3-ubyte").is_file():
         pytest.fail(f"The real MNIST files are needed: set MNIST_LAB_DATA (tried {DATA_ROOT})")
     return DATA_ROOT
+
+
+def readme_example(heading: str, folder: Path) -> str:
+    """Write the files of the README section ``heading`` into ``folder`` (a code block whose
+    first line is ``# <path>``) and return its bash block: a section run as written."""
+    section = (REPO / "README.md").read_text().split(f"## {heading}", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"```(\w+)\n(.*?)```", section, re.S)
+    for _, block in blocks:
+        first = block.splitlines()[0]
+        if first.startswith("# ") and "." in first:  # a file: its path on the first line
+            path = folder / first[2:].strip()
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(block)
+    return next(b for lang, b in blocks if lang == "bash")
 
 
 def compose_config(overrides: list[str] = (), return_hydra_config: bool = False):

@@ -6,31 +6,19 @@ import subprocess
 
 import pytest
 
-from conftest import REPO
+from conftest import REPO, readme_example
 from mnist_lab.record.folder import RunRecord
 
 pytestmark = pytest.mark.slow
 
 
-def readme_section() -> str:
-    text = (REPO / "README.md").read_text()
-    return text.split("## Add your own model", 1)[1].split("\n## ", 1)[0]
-
-
 def test_a_users_model_trains_sweeps_evaluates_and_predicts(tmp_path):
-    section = readme_section()
-    blocks = re.findall(r"```(\w+)\n(.*?)```", section, re.S)
-    for _, block in blocks:
-        first = block.splitlines()[0]
-        if first.startswith("# ") and "." in first:  # a file: its path on the first line
-            path = tmp_path / first[2:].strip()
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(block)
+    commands = readme_example("Add your own model", tmp_path)
     assert (tmp_path / "my_models.py").is_file() and (tmp_path / "conf/model/tiny.yaml").is_file()
-    commands = next(b for lang, b in blocks if lang == "bash")
     env = {**os.environ, "MNIST_LAB": str(REPO), "WANDB_MODE": "offline",
            "HOME": str(tmp_path), "OMP_NUM_THREADS": "1"}
-    env.pop("PYTHONPATH", None)
+    for key in ("PYTHONPATH", "MNIST_LAB_TRUST"):  # as a user has them: not set
+        env.pop(key, None)
     result = subprocess.run(["bash", "-e", "-x", "-c", commands], cwd=tmp_path, env=env,
                             text=True, capture_output=True, timeout=900)
     assert result.returncode == 0, (result.stdout[-2000:], result.stderr[-4000:])

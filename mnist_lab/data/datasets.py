@@ -134,7 +134,9 @@ class TorchvisionDigits(Dataset):
     """
 
     torchvision_name: ClassVar[str] = "MNIST"  # the torchvision.datasets class
-    files: ClassVar[dict[str, Expected]] = RAW_FILES
+    # The raw files and their published sums; None: those torchvision lists for its
+    # downloads (the class's ``resources``: archive names and MD5s).
+    files: ClassVar[dict[str, Expected] | None] = RAW_FILES
     num_test: ClassVar[int] = 10_000
 
     def __init__(self, root: str, download: bool = True, val_size: int = 5000,
@@ -148,6 +150,8 @@ class TorchvisionDigits(Dataset):
         self.normalize = normalize
         classes = tuple(c.split(" - ")[0] for c in self._torchvision().classes)
         self.info = DatasetInfo((1, 28, 28), classes, 60_000)
+        self.expected = self.files if self.files is not None else _torchvision_files(
+            self._torchvision().resources, _idx_sizes(60_000, self.num_test))
 
     @classmethod
     def _torchvision(cls) -> type:
@@ -173,16 +177,16 @@ class TorchvisionDigits(Dataset):
                 (the message names the root and the missing files); a file truncated,
                 empty or damaged (wrong MD5); a label outside the classes.
         """
-        name, missing = self.torchvision_name, missing_files(self.raw, self.files)
+        name, missing = self.torchvision_name, missing_files(self.raw, self.expected)
         if missing and not self.download:
             raise DataError(
                 f"{name} not found in data root '{self.root.resolve()}' (missing {name}/raw/"
                 f"{f', {name}/raw/'.join(missing)}) and data.download=false. "
-                f"{fix_hint(name, self.files)}, or set data.download=true (run.py) to fetch "
-                f"them.{gz_hint(self.raw, missing)}")
+                f"{fix_hint(name, self.expected)}, or set data.download=true (run.py) to "
+                f"fetch them.{gz_hint(self.raw, missing)}")
         if missing:
             self._download()
-        check_raw_files(self.raw, name, self.files)
+        check_raw_files(self.raw, name, self.expected)
         return self.read_split(True), self.read_split(False)
 
     def read_split(self, train: bool) -> Split:
@@ -203,7 +207,7 @@ class TorchvisionDigits(Dataset):
         labels = ds.targets.to(torch.int64)
         label_file = Path(ds.raw_folder) / f"{'train' if train else 't10k'}-labels-idx1-ubyte"
         check_labels(labels, label_file, self.info.num_classes, self.torchvision_name,
-                     self.files.get(label_file.name))
+                     self.expected.get(label_file.name))
         return Split(ds.data.unsqueeze(1).contiguous(), labels)
 
     def _download(self) -> None:
@@ -222,9 +226,9 @@ class TorchvisionDigits(Dataset):
             reason = " ".join(str(error).split()).rstrip(" .")  # torchvision's is multi-line
             raise DataError(
                 f"Could not download {self.torchvision_name} into '{self.root.resolve()}' "
-                f"(missing: {', '.join(missing_files(raw, self.files))}): {reason}. Nothing "
-                f"was left behind. {fix_hint(self.torchvision_name, self.files)}, e.g. copied "
-                "from a machine with network access.") from None
+                f"(missing: {', '.join(missing_files(raw, self.expected))}): {reason}. "
+                f"Nothing was left behind. {fix_hint(self.torchvision_name, self.expected)}, "
+                "e.g. copied from a machine with network access.") from None
         finally:
             socket.setdefaulttimeout(old_timeout)
 
@@ -251,12 +255,7 @@ class FashionMNIST(TorchvisionDigits):
     """
 
     torchvision_name = "FashionMNIST"
-    files = _torchvision_files(
-        [("train-images-idx3-ubyte.gz", "8d4fb7e6c68d591d4c3dfef9ec88bf0d"),
-         ("train-labels-idx1-ubyte.gz", "25c81989df183df01b3e8a0aad5dffbe"),
-         ("t10k-images-idx3-ubyte.gz", "bef4ecab320f06d8554ea6380940ec79"),
-         ("t10k-labels-idx1-ubyte.gz", "bb300cfdad3c16e7a12a480ee83cd310")],
-        _idx_sizes(60_000, 10_000))
+    files = None  # torchvision's published archive MD5s (its class's resources)
 
 
 class KMNIST(TorchvisionDigits):
@@ -266,12 +265,7 @@ class KMNIST(TorchvisionDigits):
     """
 
     torchvision_name = "KMNIST"
-    files = _torchvision_files(
-        [("train-images-idx3-ubyte.gz", "bdb82020997e1d708af4cf47b453dcf7"),
-         ("train-labels-idx1-ubyte.gz", "e144d726b3acfaa3e44228e80efcd344"),
-         ("t10k-images-idx3-ubyte.gz", "5c965bf0a639b31b8f53240b1b52f4d7"),
-         ("t10k-labels-idx1-ubyte.gz", "7320c461ea6c1c855c0b718fb2a4b134")],
-        _idx_sizes(60_000, 10_000))
+    files = None  # torchvision's published archive MD5s (its class's resources)
 
 
 class QMNIST50k:
