@@ -87,8 +87,8 @@ def run_experiment(cfg: Config, job: JobInfo, extra_trackers: Sequence[Tracker] 
         checkpoint = check_start(record, cfg.trainer.resume, job.multirun, job.overrides)
         previous = (record.read_summary_or_set_aside() or {"overrides": record.overrides()}
                     if checkpoint is not None else {})
-        if checkpoint is not None:  # a resume: the run's own settings, and the command's
-            trust = Trust.from_env(own=targets(job.config))  # runtime keys
+        if checkpoint is not None:  # a resume: the run's settings, the command's runtime keys
+            trust = Trust.from_env(own=targets(job.config))
             cfg = anchored(resumed_settings(cfg, checkpoint, job.overrides,
                                             previous.get("overrides", []), trust,
                                             f"'{record.checkpoint_path}'"), job.launch_dir)
