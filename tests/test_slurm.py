@@ -222,7 +222,7 @@ def test_a_job_stopped_at_its_time_limit_is_requeued_and_ends_as_if_never_stoppe
     mine, theirs = (final_weights(r.dir) for r in (record, reference))
     assert all(torch.equal(mine[k], theirs[k]) for k in theirs)
     timing = {"wall_s", "started_at", "finished_at", "resumed_at", "resumed_with", "slurm",
-              "train/images_per_s", "train/step_ms", "overrides", "config", "git", "versions"}
+              "train/images_per_s", "train/step_ms", "train/seconds", "overrides", "config", "git", "versions"}
     expected = {k: v for k, v in reference.read_summary().items() if k not in timing}
     assert {k: v for k, v in summary.items() if k in expected} == expected
     run = wandb_run(record.dir)  # one W&B run, continued by each requeued job

@@ -7,21 +7,16 @@ Built on Hydra's public ``Sweeper`` interface; the logic is in
 import itertools
 import logging
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 from hydra.core.config_store import ConfigStore
-from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import Override
-from hydra.core.plugins import Plugins
 from hydra.core.utils import JobStatus
-from hydra.plugins.sweeper import Sweeper
-from hydra.types import HydraContext, TaskFunction
-from omegaconf import DictConfig, OmegaConf
 
-from mnist_lab.sweeps.plumbing import (SweepFailed, contiguous, failure_message, launch,
-                                       pending_jobs, recorded_overrides, skipped_note, visible_gpus,
-                                       waves, with_devices, with_thread_shares)
+from mnist_lab.sweeps.plumbing import (LaunchingSweeper, SweepFailed, contiguous,
+                                       failure_message, launch, pending_jobs, recorded_overrides,
+                                       skipped_note, visible_gpus, waves, with_devices,
+                                       with_thread_shares)
 from mnist_lab.sweeps.summary import finish_sweep, record_plan
 
 log = logging.getLogger(__name__)
@@ -58,7 +53,7 @@ def grid(overrides: List[Override]) -> List[List[str]]:
     return [list(job) for job in itertools.product(*choices.values())]
 
 
-class GridSweeper(Sweeper):
+class GridSweeper(LaunchingSweeper):
     """Every combination of the swept values, each in ``<sweep dir>/<position>``.
 
     Jobs that completed with the same overrides in the same sweep directory are
@@ -67,26 +62,12 @@ class GridSweeper(Sweeper):
 
     def __init__(self, max_batch_size: Optional[int] = None,
                  params: Optional[Dict[str, str]] = None) -> None:
+        super().__init__(params)
         self.max_batch_size = max_batch_size
-        self.params = dict(params or {})
-        self.config: Optional[DictConfig] = None
-        self.hydra_context: Optional[HydraContext] = None
-        self.launcher: Any = None
-
-    def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction,
-              config: DictConfig) -> None:
-        self.config, self.hydra_context = config, hydra_context
-        self.launcher = Plugins.instance().instantiate_launcher(
-            hydra_context=hydra_context, task_function=task_function, config=config)
 
     def sweep(self, arguments: List[str]) -> Any:
-        assert self.config is not None and self.hydra_context is not None
-        parser = OverridesParser.create(config_loader=self.hydra_context.config_loader)
-        swept = [f"{k}={v}" for k, v in self.params.items()] + list(arguments)
-        jobs = grid(parser.parse_overrides(swept))
-        sweep_dir = Path(self.config.hydra.sweep.dir)
-        sweep_dir.mkdir(parents=True, exist_ok=True)
-        OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
+        jobs = grid(self.swept(arguments))
+        sweep_dir = self.sweep_dir()
         record_plan(sweep_dir, len(jobs))
         pending = pending_jobs(sweep_dir, jobs)
         if len(pending) < len(jobs):

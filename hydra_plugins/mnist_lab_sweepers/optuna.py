@@ -11,17 +11,14 @@ imported when a sweep starts, so this module costs nothing to runs that do not s
 
 import logging
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 from hydra.core.config_store import ConfigStore
-from hydra.core.override_parser.overrides_parser import OverridesParser
-from hydra.core.plugins import Plugins
-from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
-from omegaconf import MISSING, DictConfig, OmegaConf
+from omegaconf import MISSING, DictConfig
 
 from mnist_lab.sweeps.optuna_study import continuation_seed  # noqa: F401 (public name)
+from mnist_lab.sweeps.plumbing import LaunchingSweeper
 
 log = logging.getLogger(__name__)
 
@@ -161,7 +158,7 @@ for _name, _node in [("none", NoPrunerConf), ("median", MedianPrunerConf),
                  package="hydra.sweeper.pruner", provider="mnist_lab")
 
 
-class OptunaSweeper(Sweeper):
+class OptunaSweeper(LaunchingSweeper):
     """Optuna's ask-and-tell over Hydra jobs: trial ``n`` runs in ``<sweep dir>/n``.
 
     See :mod:`mnist_lab.sweeps.optuna_study`; the sweep itself is
@@ -173,20 +170,15 @@ class OptunaSweeper(Sweeper):
                  storage: Optional[str] = "auto", n_trials: int = 20, n_jobs: int = 1,
                  max_failure_rate: float = 0.0,
                  params: Optional[Dict[str, str]] = None) -> None:
+        super().__init__(params)
         self.settings = dict(sampler=sampler, pruner=pruner, direction=direction,
                              objectives=list(objectives or ["val_error"]),
                              study_name=study_name, storage=storage, n_trials=n_trials,
                              n_jobs=n_jobs, max_failure_rate=max_failure_rate)
-        self.params = dict(params or {})
-        self.config: Optional[DictConfig] = None
-        self.hydra_context: Optional[HydraContext] = None
-        self.launcher: Any = None
 
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction,
               config: DictConfig) -> None:
-        self.config, self.hydra_context = config, hydra_context
-        self.launcher = Plugins.instance().instantiate_launcher(
-            hydra_context=hydra_context, task_function=task_function, config=config)
+        super().setup(hydra_context=hydra_context, task_function=task_function, config=config)
         # Hydra built the sampler and pruner from their configs; the configs are kept
         # instead: a continued study reseeds its sampler, and jobs rebuild the pruner
         self.settings.update(sampler=config.hydra.sweeper.sampler,
@@ -195,13 +187,8 @@ class OptunaSweeper(Sweeper):
     def sweep(self, arguments: List[str]) -> Any:
         from mnist_lab.sweeps.optuna_sweep import StudySettings, run_study
 
-        assert self.config is not None and self.hydra_context is not None
-        parser = OverridesParser.create(config_loader=self.hydra_context.config_loader)
-        swept = [f"{k}={v}" for k, v in self.params.items()] + list(arguments)
-        sweep_dir = Path(self.config.hydra.sweep.dir)
-        sweep_dir.mkdir(parents=True, exist_ok=True)
-        OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
+        swept, sweep_dir = self.swept(arguments), self.sweep_dir()
         settings = StudySettings(**self.settings)
-        return run_study(settings, parser.parse_overrides(swept), sweep_dir, self.config,
+        return run_study(settings, swept, sweep_dir, self.config,
                          self.launcher, self.validate_batch_is_legal)
 

@@ -21,12 +21,17 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 from hydra.core.utils import JobReturn
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.core.override_parser.types import Override
+from hydra.core.plugins import Plugins
+from hydra.plugins.sweeper import Sweeper
+from hydra.types import HydraContext, TaskFunction
 from hydra.errors import CompactHydraException
 from hydra.plugins.launcher import Launcher
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from .slurm import still_queued
 from ..record.folder import RunRecord, Status, same_overrides
@@ -294,3 +299,36 @@ def job_error(ret: JobReturn) -> BaseException | None:
     except BaseException as error:  # noqa: B036 (the job's own exception, whatever it is)
         return error
     return None
+
+
+class LaunchingSweeper(Sweeper):
+    """What mnist_lab's sweepers share, on Hydra's public ``Sweeper`` interface: the
+    swept keys (``params``, as in Hydra's basic sweeper), the launcher Hydra configured,
+    and the sweep folder with its ``multirun.yaml``."""
+
+    def __init__(self, params: dict[str, str] | None = None) -> None:
+        self.params = dict(params or {})
+        self.config: DictConfig | None = None
+        self.hydra_context: HydraContext | None = None
+        self.launcher: Any = None
+
+    def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction,
+              config: DictConfig) -> None:
+        self.config, self.hydra_context = config, hydra_context
+        self.launcher = Plugins.instance().instantiate_launcher(
+            hydra_context=hydra_context, task_function=task_function, config=config)
+
+    def swept(self, arguments: Sequence[str]) -> list[Override]:
+        """The ``params`` and the command's sweep ``arguments``, parsed by Hydra."""
+        assert self.hydra_context is not None
+        parser = OverridesParser.create(config_loader=self.hydra_context.config_loader)
+        return parser.parse_overrides([f"{k}={v}" for k, v in self.params.items()]
+                                      + list(arguments))
+
+    def sweep_dir(self) -> Path:
+        """The sweep folder, made, with the composed config in ``multirun.yaml``."""
+        assert self.config is not None
+        folder = Path(self.config.hydra.sweep.dir)
+        folder.mkdir(parents=True, exist_ok=True)
+        OmegaConf.save(self.config, folder / "multirun.yaml")
+        return folder
