@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hard_images import CONDITIONS, make_hard_files
+from hard_images import CONDITIONS, make_hard_files, parse_name
 from mnist_lab.predict import render
 from mnist_lab.recognise.predict import Prediction, unsure_note
 from mnist_lab.recognise.prepare import prepare_image
@@ -17,17 +17,21 @@ from user_images import load_mnist_test
 
 pytestmark = pytest.mark.slow
 N = 25  # validation-half digits (test images 0..24) per condition
+ISSUE_11 = list(CONDITIONS)[:8]  # drawn from the digit itself (issue 20's: a thin pen)
 
 
 @pytest.fixture(scope="module")
 def prepared(data_root, tmp_path_factory):
-    digits = load_mnist_test(data_root)[0][:N]
-    paths = make_hard_files(digits, tmp_path_factory.mktemp("hard"))
-    k = len(CONDITIONS)
-    return digits, {c: [prepare_image(p) for p in paths[j::k]] for j, c in enumerate(CONDITIONS)}
+    images, labels = load_mnist_test(data_root)
+    digits = images[:N]
+    paths = make_hard_files(digits, tmp_path_factory.mktemp("hard"), labels=labels[:N])
+    outputs = {c: [] for c in CONDITIONS}
+    for path in paths:
+        outputs[parse_name(path)[1]].append(prepare_image(path))
+    return digits, outputs
 
 
-@pytest.mark.parametrize("condition", list(CONDITIONS))
+@pytest.mark.parametrize("condition", ISSUE_11)
 def test_hard_photos_come_back_as_the_digit(prepared, condition):
     # Measured on these 25 digits, mean / 10th percentile of the correlation, before this
     # preparation -> with it: vignette 0.64 / -0.01 -> 0.93 / 0.82 (dark corners were ink),
