@@ -21,7 +21,10 @@ wide at photo scale, see :func:`thin_pen_ink`; the true digit is then that drawi
 - ``long_stems``: only 1, 4 and 7, whose long straight stems span most of a tall, tight
   photo, thin pen on grey paper with faint show-through lines (the photos whose stems
   were erased as ruled lines);
-- ``light_small``: light blue ballpoint or pencil on a small photo.
+- ``light_small``: light blue ballpoint or pencil on a small photo;
+- ``light_uneven``: the same with the ink's flow uneven along the strokes, as a ballpoint
+  that skips (added after ``light_small`` alone had not reproduced a lost loop, before
+  the preparation was changed).
 
 The parameters below were fixed (and committed) before the preparation was tuned on
 them; do not change them to suit a preparation. Digits come from the MNIST *test* set
@@ -54,6 +57,7 @@ BASE = {
     "paper": (0.8, 0.95),  # reflectance of the paper (its red channel)
     "pen": "dark",  # or a tuple of pens, one drawn per photo
     "pen_width": None,  # px of the photo: a thin pen draws the digit's skeleton (thin_pen_ink)
+    "pressure": None,  # or the weakest ink density along a thin pen's strokes (_pressure)
     "lines": None,
     "vignette": (0.0, 0.0),  # light lost in the corners
     "gradient": (0.1, 0.3),  # light lost across the photo, in a random direction
@@ -84,6 +88,9 @@ CONDITIONS: dict[str, dict] = {
     "light_small": {"pen": ("light_blue", "pencil"), "pen_width": (1.0, 2.0),
                     "short_side": (120, 200), "digit": (0.8, 1.0), "noise": (0.015, 0.03),
                     "blur": (0.3, 0.7)},
+    "light_uneven": {"pen": ("light_blue", "pencil"), "pen_width": (1.0, 2.0),
+                     "pressure": (0.25, 0.5), "short_side": (120, 200), "digit": (0.8, 1.0),
+                     "noise": (0.015, 0.03), "blur": (0.3, 0.7)},
 }
 CONDITION_IDS = {name: i for i, name in enumerate(CONDITIONS)}  # seeds; append new ones only
 PENS = {  # RGB reflectance of the ink, before a per-photo jitter of +-0.05
@@ -276,11 +283,25 @@ def _light(shape: tuple[int, int], p: dict, rng: np.random.Generator) -> np.ndar
     return light * (1.0 - loss * np.clip(r2 / 2, 0, 1) ** 1.5)
 
 
+def _pressure(side: int, low: float, rng: np.random.Generator) -> np.ndarray:
+    """Ink density over a (side, side) field, float32 from ``low`` to 1: a pen whose flow
+    varies smoothly along the strokes (a 3x3 grid of uniform draws, bilinear, stretched to
+    [low, 1])."""
+    grid = rng.uniform(0, 1, (3, 3)).astype(np.float32)
+    f = np.asarray(Image.fromarray(grid, mode="F").resize((side, side),
+                                                          Image.Resampling.BILINEAR))
+    return low + (1 - low) * (f - f.min()) / max(float(np.ptp(f)), 1e-6)
+
+
 def _ink(p: dict, digit: np.ndarray, side: int, rng: np.random.Generator) -> np.ndarray:
     """The digit's coverage on a (side, side) field, float32 in [0, 1]: scaled up with
-    bicubic, or redrawn with a thin pen (:func:`thin_pen_ink`)."""
+    bicubic, or redrawn with a thin pen (:func:`thin_pen_ink`), its flow uneven with a
+    ``pressure``."""
     if p["pen_width"] is not None:
-        return thin_pen_ink(digit, side, _draw(rng, p["pen_width"]))
+        ink = thin_pen_ink(digit, side, _draw(rng, p["pen_width"]))
+        if p["pressure"] is not None:
+            ink *= _pressure(side, _draw(rng, p["pressure"]), rng)
+        return ink
     big = Image.fromarray(digit.astype(np.float32) / 255.0, mode="F")
     return np.clip(np.asarray(big.resize((side, side), Image.Resampling.BICUBIC)), 0, 1)
 
@@ -306,9 +327,11 @@ def _tight_frame(ink: np.ndarray, frame: dict,
     return h, w, ink, top, int(rng.integers(0, w - iw + 1))
 
 
-def render(condition: str, digit: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """One photo of ``digit`` ((28, 28) uint8, light on black) in ``condition``: (H, W, 3) uint8."""
-    p = params(condition)
+def render(condition: str, digit: np.ndarray, rng: np.random.Generator,
+           **overrides) -> np.ndarray:
+    """One photo of ``digit`` ((28, 28) uint8, light on black) in ``condition``: (H, W, 3)
+    uint8. ``overrides`` replace parameters of the condition (tests: one end of a range)."""
+    p = {**params(condition), **overrides}
     if p["frame"] is None:
         short = int(rng.integers(p["short_side"][0], p["short_side"][1] + 1))
         h, w = (short, short * 4 // 3) if rng.uniform() < 0.5 else (short * 4 // 3, short)
