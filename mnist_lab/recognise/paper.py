@@ -68,8 +68,9 @@ RULE_THIN = 1 / 40  # ... at most 3 px or 1/40 of the short side thick.
 FAMILY = 3  # >= 3 parallel lines on a regular lattice (two alone show no spacing), ...
 SPACING_TOL = 0.1  # ... each within 10 % of the spacing of a site, the spacing >= 10 px, ...
 FILLED = 2 / 3  # ... holding >= 2/3 of the sites between the outer two; or
-CLEAR = 0.05  # a line beyond the rest of the ink at both ends by >= 1/20 of the rest's
-LONG = 1.5  # extent, and apart from it or beyond it by >= 1.5x its extent in all.
+CLEAR = 0.05  # a lone line beyond the rest of the ink at both ends: apart from it, or by
+LONG = 1.5  # >= 1/20 of the rest's extent at each and >= 1.5x its extent in all or off
+EDGE = 2  # the image at both ends (within 2 px).
 MIN_REST = 0.01  # Ink beside a line under 1 % of the line's own: the line is the digit.
 RULE_SIDE = 0.1  # bins beside a line with bright pixels over 10 % of the width are its own
 # (a stroke's waver; at most as many as the line's), not the rest of the ink
@@ -87,6 +88,7 @@ class Line(NamedTuple):
     stop: int
     own_lo: int  # [own_lo, own_hi): with the bins beside it that are its own (RULE_SIDE)
     own_hi: int
+    edge_to_edge: bool  # it runs off the image at both ends (within EDGE px)
 
 
 def _lines_along_rows(ink: np.ndarray) -> tuple[np.ndarray, list[Line]]:
@@ -126,7 +128,7 @@ def _lines_along_rows(ink: np.ndarray) -> tuple[np.ndarray, list[Line]]:
         return none
     _, tilt, across = packing(np.rad2deg(tilt) + np.arange(-0.75, 0.76, RULE_STEP_DEG))
     hits = np.bincount(across, minlength=h + 2 * w + 2)
-    crossing = np.zeros(len(hits), bool)
+    crossing, edge_to_edge = np.zeros(len(hits), bool), np.zeros(len(hits), bool)
     line_x = np.arange(w)
     for b in np.flatnonzero(hits >= RULE_SPAN * w):
         inside = line_x[np.abs((b - w + line_x * np.sin(tilt)) / np.cos(tilt) - (h - 1) / 2)
@@ -134,6 +136,8 @@ def _lines_along_rows(ink: np.ndarray) -> tuple[np.ndarray, list[Line]]:
         x, ends = xs[across == b], RULE_ENDS * w
         crossing[b] = (len(inside) and hits[b] >= RULE_SPAN * len(inside)
                        and x.min() < inside[0] + ends and x.max() > inside[-1] - ends)
+        edge_to_edge[b] = crossing[b] and x.min() <= inside[0] + EDGE and \
+            x.max() >= inside[-1] - EDGE
     flips = np.flatnonzero(np.diff(np.concatenate(([0], crossing.astype(np.int8), [0]))))
     lines, side = [], hits >= RULE_SIDE * w
     for top, bottom in zip(flips[::2], flips[1::2]):
@@ -146,7 +150,7 @@ def _lines_along_rows(ink: np.ndarray) -> tuple[np.ndarray, list[Line]]:
         while hi < min(bottom + 1 + (bottom - top), len(hits)) and side[hi]:
             hi += 1
         lines.append(Line(int(top) - 1, int(bottom) + 1, int(x.min()), int(x.max()),
-                          int(lo) - 1, int(hi) + 1))
+                          int(lo) - 1, int(hi) + 1, bool(edge_to_edge[top:bottom].any())))
     yy, xx = np.ogrid[0:h, 0:w]
     return np.round(yy * np.cos(tilt) - xx * np.sin(tilt)).astype(np.intp) + w, lines
 
@@ -209,18 +213,40 @@ def _densest(sites: np.ndarray, on: np.ndarray) -> np.ndarray:
     return best
 
 
-def _beyond(line: Line, rest: np.ndarray) -> tuple[float, float]:
+def _beyond(line: Line, rest: np.ndarray) -> tuple[float, float, np.ndarray]:
     """How far a lone line along the rows reaches beyond the rest of the ink: (at the end
-    where it reaches least, at both ends together), fractions of the rest's width,
-    negative where it stops short.
+    where it reaches least, at both ends together; fractions of the rest's width, negative
+    where it stops short) and the rest's box ((H, W) bool).
 
     ``rest``: (H, W) bool, the definite ink away from that line and without printed rules
     (not empty); its extent is the digit's box (:func:`~.digit.ink_box`: specks and edge
     artefacts left out).
     """
-    _, _, left, right = ink_box(rest)
+    top, bottom, left, right = ink_box(rest)
+    box = np.zeros(rest.shape, bool)
+    box[top:bottom, left:right] = True
     ends = np.array([left - line.start, line.stop - (right - 1)]) / max(right - left, 1)
-    return float(ends.min()), float(ends.sum())
+    return float(ends.min()), float(ends.sum()), box
+
+
+def _lone_verdict(line: Line, bins: np.ndarray, rest: np.ndarray,
+                  axis: int) -> tuple[bool, bool]:
+    """(whether a lone line is a printed rule, whether it is kept in doubt), given its
+    ``bins`` and the ``rest`` of the definite ink ((H, W) bool, not empty; the line along
+    the rows for ``axis`` 0, the columns for 1).
+
+    A rule reaches beyond the digit (``rest``, its box) at both ends: by any amount if it
+    stays apart from it (no part of the box within APART times the line's thickness), or
+    else by CLEAR of the digit's extent at each end and by LONG of it in all, or off the
+    image at both ends: a margin line. Within the digit's extent a straight stroke is
+    ink; one that reaches beyond it by CLEAR at both ends but meets it and is not that
+    long is kept, in doubt (a 4's stem may rise above its arm).
+    """
+    least, total, box = _beyond(line, rest if axis == 0 else rest.T)
+    near = _on(bins, [line], [APART * (line.hi - line.lo)], own=True)
+    apart = not ((box if axis == 0 else box.T) & near).any()
+    rule = (apart and least > 0) or (least >= CLEAR and (total >= LONG or line.edge_to_edge))
+    return rule, least >= CLEAR and not rule
 
 
 def _verdicts(found: list[tuple[np.ndarray, list[Line]]],
@@ -229,16 +255,13 @@ def _verdicts(found: list[tuple[np.ndarray, list[Line]]],
     kept in doubt). ``found``: (bins, lines) along the rows, then the columns (bins of the
     image, not transposed).
 
-    Evidence (issue 20): a line of a regular family (:func:`_regular_family`) is a rule;
-    so is a lone line that reaches beyond the digit (the rest of the definite ink) by
-    CLEAR of its extent at both ends, and stays apart from it (no ink within APART times
-    its thickness) or reaches beyond it by LONG of its extent in all: a margin line.
-    The rest leaves out the rules found so far and the lone lines of the same direction
-    (with the bins that are their own); the directions take turns until no rule is added.
-    Reaching the frame is no evidence. A lone straight stroke within the digit's extent
-    is ink; one that reaches beyond it at both ends, but meets it and is not that long,
-    is kept, in doubt (a 4's stem may rise above its arm). Under MIN_REST of the line's
-    definite ink beside it, the line is the digit.
+    Evidence (issue 20): a line of a regular family (:func:`_regular_family`) is a rule,
+    and so is a lone line that reaches far enough beyond the digit, the rest of the
+    definite ink (:func:`_lone_verdict`). The rest leaves out the rules found so far and
+    the lone lines of the same direction (with the bins that are their own); the
+    directions take turns until no rule is added. Reaching the frame is no evidence on
+    its own. With under MIN_REST of a line's definite ink beside it, the line is the
+    digit (a plain 1).
     """
     rules = [np.zeros(len(lines), bool) for _, lines in found]
     for (_, lines), rule in zip(found, rules):
@@ -255,14 +278,9 @@ def _verdicts(found: list[tuple[np.ndarray, list[Line]]],
             rest = sure & ~printed & ~_on(bins, [lines[i] for i in lone], own=True)
             beside = np.count_nonzero(rest)
             for i in lone:
-                if not beside or beside < MIN_REST * np.count_nonzero(sure & _on(bins, [lines[i]])):
-                    continue  # the line is the digit (a plain 1)
-                least, total = _beyond(lines[i], rest if axis == 0 else rest.T)
-                pad = APART * (lines[i].hi - lines[i].lo)
-                apart = not (rest & _on(bins, [lines[i]], [pad], own=True)).any()
-                rule[i] = least >= CLEAR and (apart or total >= LONG)
-                doubts[axis][i] = least >= CLEAR and not rule[i]
-                added |= rule[i]
+                if beside and beside >= MIN_REST * np.count_nonzero(sure & _on(bins, [lines[i]])):
+                    rule[i], doubts[axis][i] = _lone_verdict(lines[i], bins, rest, axis)
+                    added |= rule[i]
     return rules, any((d & ~r).any() for d, r in zip(doubts, rules))
 
 
