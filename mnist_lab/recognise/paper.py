@@ -91,11 +91,12 @@ class Line(NamedTuple):
     edge_to_edge: bool  # it runs off the image at both ends (within EDGE px)
 
 
-def _lines_along_rows(ink: np.ndarray) -> tuple[np.ndarray, list[Line]]:
+def _lines_along_rows(ink: np.ndarray,
+                      bright: float = RULE_BRIGHT) -> tuple[np.ndarray, list[Line]]:
     """Near-horizontal lines crossing (H, W) float32 light ink: (bins, lines).
 
     ``bins``: (H, W) intp, each pixel's bin across the lines (1 px wide, along their tilt).
-    The bright pixels (ink > RULE_BRIGHT) are binned by their distance across lines tilted
+    The bright pixels (ink > ``bright``) are binned by their distance across lines tilted
     by -6..6 degrees (1 degree steps, then 0.25 around the best); the tilt that packs them
     into the fewest bins (the largest sum of squared bin counts) wins. Its bins with
     bright pixels over RULE_SPAN of the width (and of the line's length inside the image:
@@ -109,7 +110,7 @@ def _lines_along_rows(ink: np.ndarray) -> tuple[np.ndarray, list[Line]]:
     that tells them apart.
     """
     h, w = ink.shape
-    ys, xs = np.nonzero(ink > RULE_BRIGHT)
+    ys, xs = np.nonzero(ink > bright)
     none = np.zeros(ink.shape, np.intp), []
     if len(ys) < RULE_SPAN * w or xs.min() > RULE_ENDS * w or xs.max() < (1 - RULE_ENDS) * w:
         return none  # too little ink, or none near both sides: nothing crosses the frame
@@ -327,3 +328,13 @@ def remove_rules(ink: np.ndarray,
         out_ink = np.where(mask, _across(clean_ink, gap, axis), out_ink)
         out_sure = np.where(mask, _across(clean_sure, gap, axis), out_sure)
     return out_ink.astype(np.float32), out_sure, along, [DOUBTFUL_LINE] if doubt else []
+
+
+def faint_lines(ink: np.ndarray) -> np.ndarray:
+    """(H, W) bool: the lines of the paper in light ``ink`` ((H, W) float32), however faint:
+    long thin straight lines crossing the frame (:func:`_lines_along_rows`, rows and
+    columns) made of any ink at all (over 0: above the noise), with the bins beside them
+    that are their own. Faint rules and lines seen through the paper, which a digit's
+    faint strokes must not be taken along (see :func:`.prepare.faint_strokes`)."""
+    rows, columns = _lines_along_rows(ink, 0.0), _lines_along_rows(ink.T, 0.0)
+    return _on(*rows, own=True) | _on(*columns, own=True).T

@@ -31,7 +31,7 @@ from . import images, ops
 from .digit import (HALO, centre_by_mass, crop_to_ink, ink_box, scale_to_box,  # noqa: F401
                     thicken_thin_strokes, to_uint8)
 from .images import ImageError, read_image
-from .paper import RULE_TILT_DEG, lighting_surface, remove_rules
+from .paper import RULE_TILT_DEG, faint_lines, lighting_surface, remove_rules
 
 WORK_SIDE = 240  # analyse at a short side of 240..479 px: thin strokes survive, and it is fast
 COARSE_SIDE = 48  # lighting is estimated on a grid with a short side of 48..95 cells
@@ -143,12 +143,12 @@ def faint_strokes(ink: np.ndarray, sure: np.ndarray, weak: float,
     not specks or edge artefacts), off the rules and over 2 HALO px from definite ink
     (nearer is its blurred edge; the crop keeps HALO px around both). A light ballpoint's
     strokes fade where its flow is weak, under the Otsu split of the definite ink: without
-    them a loop opens (issue 20). Left out: lines of the paper where they meet the digit
-    (what is left of a rule, or a faint line seen through the paper): pixels in straight
-    rows or columns of FAINT_RUN px or more (a faint stroke's curve is flat over fewer),
-    then the pieces that are thin straight lines along the image's axes
-    (:func:`_paper_lines`); pieces that reach the image's border (shadows, paper edges);
-    and specks under 2 HALO + 1 px.
+    them a loop opens (issue 20). Left out: the lines of the paper where they meet the
+    digit (rules, and lines seen through the paper: :func:`.paper.faint_lines`); on lined
+    paper, also what may be left of them: pixels in straight rows or columns of FAINT_RUN
+    px or more (a faint stroke's curve is flat over fewer), then the pieces that are thin
+    straight lines along the image's axes (:func:`_paper_lines`); pieces that reach the
+    image's border (shadows, paper edges); and specks under 2 HALO + 1 px.
     """
     near = ops.minmax(sure.astype(np.float32), 4 * HALO + 1, np.maximum) > 0
     above = ink > weak
@@ -157,12 +157,16 @@ def faint_strokes(ink: np.ndarray, sure: np.ndarray, weak: float,
     top, bottom, left, right = ink_box(sure)
     digit = np.zeros(sure.shape, bool)
     digit[top:bottom, left:right] = sure[top:bottom, left:right]
-    far = ops.connected_to(above, digit) & ~near & ~printed
-    far &= ~ops.in_long_runs(far, FAINT_RUN)
+    lines = faint_lines(ink)
+    lined = printed.any() or lines.any()
+    far = ops.connected_to(above, digit) & ~near & ~printed & ~lines
+    if lined:
+        far &= ~ops.in_long_runs(far, FAINT_RUN)
     labels = ops.components(far)
     dropped = np.bincount(labels[far], minlength=labels.size + 1) < 2 * HALO + 1
     dropped[np.concatenate([labels[[0, -1]].ravel(), labels[:, [0, -1]].ravel()])] = True
-    dropped[_paper_lines(labels)] = True
+    if lined:
+        dropped[_paper_lines(labels)] = True
     dropped[-1] = True  # off the pieces
     return ~dropped[labels]
 
