@@ -28,8 +28,8 @@ from pathlib import Path
 import numpy as np
 
 from . import images, ops
-from .digit import (HALO, centre_by_mass, crop_to_ink, ink_box, scale_to_box,  # noqa: F401
-                    thicken_thin_strokes, to_uint8)
+from .digit import (BOX, HALO, STROKE_MIN, centre_by_mass, crop_to_ink,  # noqa: F401
+                    ink_box, scale_to_box, thicken_thin_strokes, to_uint8)
 from .images import ImageError, read_image
 from .paper import RULE_TILT_DEG, faint_lines, lighting_surface, remove_rules
 
@@ -148,7 +148,10 @@ def faint_strokes(ink: np.ndarray, sure: np.ndarray, weak: float,
     paper, also what may be left of them: pixels in straight rows or columns of FAINT_RUN
     px or more (a faint stroke's curve is flat over fewer), then the pieces that are thin
     straight lines along the image's axes (:func:`_paper_lines`); pieces that reach the
-    image's border (shadows, paper edges); and specks under 2 HALO + 1 px.
+    image's border (shadows, paper edges); and specks under 2 HALO + 1 px. Only for a
+    thin pen: the digit's definite strokes thinner than MNIST's once it is scaled to the
+    20 px box (:data:`.digit.STROKE_MIN`, as :func:`~.digit.thicken_thin_strokes`); a
+    bold pen's faint pieces are mostly paper (a dark corner beside a small digit).
     """
     near = ops.minmax(sure.astype(np.float32), 4 * HALO + 1, np.maximum) > 0
     above = ink > weak
@@ -157,6 +160,9 @@ def faint_strokes(ink: np.ndarray, sure: np.ndarray, weak: float,
     top, bottom, left, right = ink_box(sure)
     digit = np.zeros(sure.shape, bool)
     digit[top:bottom, left:right] = sure[top:bottom, left:right]
+    pen = ops.widths(np.where(digit, 0, -1))[0]  # px, of the definite strokes
+    if pen * BOX / max(bottom - top, right - left) >= STROKE_MIN:
+        return np.zeros(ink.shape, bool)
     lines = faint_lines(ink)
     lined = printed.any() or lines.any()
     far = ops.connected_to(above, digit) & ~near & ~printed & ~lines
