@@ -16,8 +16,9 @@ files that could not be prepared, the images with a preparation warning, the uns
 predictions (p < 0.8), and what the preparation kept of the true digit
 (``hard_images.truth``): stroke recall (``hard_images.stroke_recall``; a file that could
 not be prepared counts 0) as its mean and its worst 1 % (the 1st percentile), and the
-mean IoU (``hard_images.iou``). The last row: the same digits' accuracy as 28x28 arrays
-(no preparation). With ``--before REV`` every figure is given as "before / after": the
+mean IoU (``hard_images.iou``). The last rows: the same digits' accuracy as 28x28 arrays
+(no preparation), as MNIST wrote them and as the thin pen redrew them (the true digits
+of the thin-pen conditions). With ``--before REV`` every figure is given as "before / after": the
 files are also prepared by the preparation of git revision ``REV`` (its ``mnist_lab``
 package, in a subprocess), and recognised by the same model. ``--cache DIR`` keeps the
 photos (they are deterministic) for a later run.
@@ -159,6 +160,8 @@ def main() -> None:
     truths = [truth(c, digits[i]) for i, c in zip(index, condition)]
     probs = [classify(loaded, v["images"]).numpy() for v in versions]
     arrays = 100 * float((classify(loaded, digits).argmax(1).numpy() == labels).mean())
+    redrawn = np.stack([truth("thin_pen", d) for d in digits])
+    thin = 100 * float((classify(loaded, redrawn).argmax(1).numpy() == labels).mean())
     print(f"$ {shlex.join(['python', *sys.argv])}\n")
     print(f"{args.n} digits of the {args.split} half (test images {first}..{first + args.n - 1})"
           f", run {args.run_dir}; {len(paths)} photos made in {made:.0f} s, prepared in "
@@ -173,6 +176,7 @@ def main() -> None:
         print(f"| {c} | {len(rows)} | " + " | ".join(" / ".join(pair) for pair in zip(*cells))
               + " |")
     print(f"| (28x28 arrays, no preparation) | {len(digits)} | {arrays:.2f} % | | | | | | |")
+    print(f"| (thin-pen drawings as 28x28 arrays) | {len(digits)} | {thin:.2f} % | | | | | | |")
 
 
 if __name__ == "__main__":
