@@ -12,7 +12,7 @@ on paper, in one of the conditions of :data:`CONDITIONS`:
 - ``small``: a small digit in a large photo;
 - ``ruled_small_vignette``: a small digit on ruled paper with dark corners.
 
-Issue 20 appended four, all drawn with a thin pen (the digit's skeleton redrawn 1-2 px
+Issue 20 appended five, all drawn with a thin pen (the digit's skeleton redrawn 1-2 px
 wide at photo scale, see :func:`thin_pen_ink`; the true digit is then that drawing, see
 :func:`truth`):
 
