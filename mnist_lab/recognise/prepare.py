@@ -12,7 +12,8 @@ on 0, longer side 20 px, centre of mass at pixel (14, 14) (within 0.5 px in MNIS
 Steps (float32 in [0, 1] until the last): read_image (colour kept; made grey by
 images.ink_contrast, so coloured ink stays dark) -> downscale -> to_light_ink ->
 remove_background (with paper.lighting_surface for vignetting) -> paper.remove_rules (ruled
-or squared paper) -> crop_to_ink -> thicken_thin_strokes -> scale_to_box -> centre_by_mass
+or squared paper) -> faint_strokes and at_full_strength (light ink whose flow varies) ->
+crop_to_ink -> thicken_thin_strokes -> scale_to_box -> centre_by_mass
 -> to_uint8 (the last five in :mod:`.digit`). A digit small in its image is prepared again
 from the region around it (closer_look), read at the file's full resolution.
 `prepare_image(path)` runs them all; `prepare_colour(image)` and `prepare_array(grey)`
@@ -27,14 +28,18 @@ from pathlib import Path
 import numpy as np
 
 from . import images, ops
-from .digit import (centre_by_mass, crop_to_ink, ink_box, scale_to_box,  # noqa: F401
-                    thicken_thin_strokes, to_uint8)
+from .digit import (BOX, HALO, STROKE_MIN, centre_by_mass, crop_to_ink,  # noqa: F401
+                    ink_box, scale_to_box, thicken_thin_strokes, to_uint8)
 from .images import ImageError, read_image
-from .paper import lighting_surface, remove_rules
+from .paper import RULE_TILT_DEG, faint_lines, lighting_surface, remove_rules
 
 WORK_SIDE = 240  # analyse at a short side of 240..479 px: thin strokes survive, and it is fast
 COARSE_SIDE = 48  # lighting is estimated on a grid with a short side of 48..95 cells
 SMALL, CLOSER = 0.25, 3.0  # a digit under 1/4 of the short side: a closer look, 3x its size
+# faint parts of strokes: >= 4 noise sigmas and >= 15 % of definite ink's level (a light
+# ballpoint's flow: 25..50 % at its weakest; show-through lines: 5..9 %, issue 20)
+FAINT_NOISE, FAINT = 4.0, 0.15
+FAINT_RUN = 16  # px in a straight row or column: a line of the paper, not a faint stroke
 
 
 @dataclass
@@ -78,11 +83,15 @@ def to_light_ink(grey: np.ndarray) -> tuple[np.ndarray, bool]:
     return (1.0 - grey if dark_ink else grey), bool(dark_ink)
 
 
-def remove_background(light: np.ndarray, inverted: bool = False) -> tuple[np.ndarray, np.ndarray]:
-    """Flatten the lighting, split ink from paper: (H, W) float32 light ink -> (ink, sure).
+def remove_background(light: np.ndarray,
+                      inverted: bool = False) -> tuple[np.ndarray, np.ndarray, float]:
+    """Flatten the lighting, split ink from paper: (H, W) float32 light ink -> (ink, sure,
+    weak).
 
     `ink`: (H, W) float32 in [0, 1], paper exactly 0, anti-aliased edges kept as grey;
-    `sure`: (H, W) bool, definite ink (all False if nothing stands out from the noise).
+    `sure`: (H, W) bool, definite ink (all False if nothing stands out from the noise);
+    `weak`: the least ink of a faint stroke (:func:`faint_strokes`), FAINT_NOISE noise
+    sigmas and FAINT of `level` at least, in units of `ink`.
     Background: grey opening of the coarse grid, window 4x the stroke width (1/8..1/3 of
     the short side), upsampled and subtracted; divided by the paper's brightness if it was
     light (a shadow dims the ink too). Residual r: paper level m and noise s from its 5th
@@ -115,10 +124,89 @@ def remove_background(light: np.ndarray, inverted: bool = False) -> tuple[np.nda
         sure[:] = False
     above = r > floor
     r -= paper
-    r *= 1 / max(level - paper, 1e-6)
+    scale = 1 / max(level - paper, 1e-6)
+    r *= scale
     np.clip(r, 0, 1, out=r)
     r *= above
-    return r, sure
+    return r, sure, max(FAINT_NOISE * noise * scale, FAINT)
+
+
+def faint_strokes(ink: np.ndarray, sure: np.ndarray, weak: float,
+                  printed: np.ndarray) -> np.ndarray:
+    """The faint parts of strokes: (H, W) bool, given light ``ink`` ((H, W) float32 in
+    [0, 1]), its definite ink ``sure`` and where printed rules ran (``printed``; both
+    (H, W) bool).
+
+    Hysteresis (J. Canny, "A computational approach to edge detection", IEEE PAMI 8(6),
+    1986): pixels of ``ink`` over ``weak`` that a path of such pixels joins to the
+    digit's definite ink (:func:`.ops.connected_to`; within its :func:`~.digit.ink_box`,
+    not specks or edge artefacts), off the rules and over 2 HALO px from definite ink
+    (nearer is its blurred edge; the crop keeps HALO px around both). A light ballpoint's
+    strokes fade where its flow is weak, under the Otsu split of the definite ink: without
+    them a loop opens (issue 20). Left out: the lines of the paper where they meet the
+    digit (rules, and lines seen through the paper: :func:`.paper.faint_lines`); on lined
+    paper, also what may be left of them: pixels in straight rows or columns of FAINT_RUN
+    px or more (a faint stroke's curve is flat over fewer), then the pieces that are thin
+    straight lines along the image's axes (:func:`_paper_lines`); pieces that reach the
+    image's border (shadows, paper edges); and specks under 2 HALO + 1 px. Only for a
+    thin pen: the digit's definite strokes thinner than MNIST's once it is scaled to the
+    20 px box (:data:`.digit.STROKE_MIN`, as :func:`~.digit.thicken_thin_strokes`); a
+    bold pen's faint pieces are mostly paper (a dark corner beside a small digit).
+    """
+    near = ops.minmax(sure.astype(np.float32), 4 * HALO + 1, np.maximum) > 0
+    above = ink > weak
+    if np.count_nonzero(above & ~near & ~printed) < 2 * HALO + 1:  # specks at most
+        return np.zeros(ink.shape, bool)
+    top, bottom, left, right = ink_box(sure)
+    digit = np.zeros(sure.shape, bool)
+    digit[top:bottom, left:right] = sure[top:bottom, left:right]
+    pen = ops.widths(np.where(digit, 0, -1))[0]  # px, of the definite strokes
+    if pen * BOX / max(bottom - top, right - left) >= STROKE_MIN:
+        return np.zeros(ink.shape, bool)
+    lines = faint_lines(ink)
+    lined = printed.any() or lines.any()
+    far = ops.connected_to(above, digit) & ~near & ~printed & ~lines
+    if lined:
+        far &= ~ops.in_long_runs(far, FAINT_RUN)
+    labels = ops.components(far)
+    dropped = np.bincount(labels[far], minlength=labels.size + 1) < 2 * HALO + 1
+    dropped[np.concatenate([labels[[0, -1]].ravel(), labels[:, [0, -1]].ravel()])] = True
+    if lined:
+        dropped[_paper_lines(labels)] = True
+    dropped[-1] = True  # off the pieces
+    return ~dropped[labels]
+
+
+def _paper_lines(labels: np.ndarray) -> np.ndarray:
+    """The labels (ints) of the pieces in ``labels`` ((H, W) intp, -1 off them) that are
+    thin straight lines within RULE_TILT_DEG of the image's axes, as the lines of ruled or
+    squared paper are: their pixels spread across their major axis (covariance) by under
+    1 px (standard deviation), along it over 2 HALO + 1 px (a uniform line's length)."""
+    ys, xs = np.nonzero(labels >= 0)
+    which = labels[ys, xs]
+    n = np.bincount(which)
+    seen = np.flatnonzero(n)
+    my, mx, yy, xx, xy = (np.bincount(which, weights=v)[seen] / n[seen]
+                          for v in (ys, xs, ys * ys, xs * xs, ys * xs))
+    syy, sxx, sxy = yy - my * my, xx - mx * mx, xy - my * mx
+    middle, half = (syy + sxx) / 2, np.hypot((syy - sxx) / 2, sxy)
+    major = np.rad2deg(0.5 * np.arctan2(2 * sxy, sxx - syy)) % 90  # from the x axis
+    along = np.minimum(major, 90 - major) <= RULE_TILT_DEG
+    return seen[along & (middle - half < 1.0) & (np.sqrt(12 * (middle + half)) > 2 * HALO + 1)]
+
+
+def at_full_strength(ink: np.ndarray, faint: np.ndarray, weak: float) -> None:
+    """Ink (H, W) float32 (1 = definite ink's level) near faint strokes (``faint``, (H, W)
+    bool) raised to full strength, in place.
+
+    Within HALO px of ``faint``, each pixel is divided by the brightest ink within HALO
+    px (the stroke's core; at least ``weak``, at most 1): the core of a faint stroke
+    becomes full ink and its edges stay anti-aliased, as MNIST's strokes, normalised from
+    bilevel images, are; pixels beside full-strength ink are unchanged.
+    """
+    region = ops.minmax(faint.astype(np.float32), 2 * HALO + 1, np.maximum) > 0
+    core = ops.minmax(ink, 2 * HALO + 1, np.maximum)
+    ink[region] /= np.clip(core[region], weak, 1)
 
 
 def _prepare(a: np.ndarray, source: object) -> tuple[Prepared, tuple | None]:
@@ -128,16 +216,22 @@ def _prepare(a: np.ndarray, source: object) -> tuple[Prepared, tuple | None]:
     digit is small in it (see :func:`closer_look`).
     """
     work = downscale(a)
-    ink, sure = remove_background(*to_light_ink(work))
+    ink, sure, weak = remove_background(*to_light_ink(work))
     if not sure.any():
         raise ImageError(source, "no ink found: the image is blank, one colour, or too faint")
+    printed, doubts = np.zeros(ink.shape, bool), []
     if min(work.shape) >= 2 * COARSE_SIDE:  # a photo, not a digit-sized array
-        ink_left, sure_left = remove_rules(ink, sure)
+        ink_left, sure_left, along, doubts = remove_rules(ink, sure)
         if sure_left.any():  # not when the "rules" were all the ink there was
-            ink, sure = ink_left, sure_left
+            ink, sure, printed = ink_left, sure_left, along
+    faint = faint_strokes(ink, sure, weak, printed)
+    if faint.any():
+        at_full_strength(ink, faint, weak)
+        sure = sure | faint
     box = ink_box(sure)
     crop, notes = crop_to_ink(ink, sure, box)
-    prepared = Prepared(to_uint8(centre_by_mass(scale_to_box(thicken_thin_strokes(crop)))), notes)
+    prepared = Prepared(to_uint8(centre_by_mass(scale_to_box(thicken_thin_strokes(crop)))),
+                        doubts + notes)
     return prepared, closer_look(box, work.shape)
 
 
