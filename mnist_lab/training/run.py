@@ -409,7 +409,9 @@ def banner(run: Run, summary: dict[str, Any]) -> str:
     steps = (f"steps {run.state.step + 1}..{loop.total_steps}" if run.state.step else
              f"{loop.total_steps} steps")
     epochs = loop.epochs * loop.steps_per_epoch
-    length = (f"{loop.epochs} epochs of {loop.steps_per_epoch}" if loop.total_steps == epochs
+    plural = "s" * (loop.epochs != 1)
+    length = (f"{loop.epochs} epoch{plural} of {loop.steps_per_epoch}"
+              if loop.total_steps == epochs
               else f"trainer.max_steps; {loop.epochs} epochs would be {epochs}")
     return (f"{model} ({summary['model/params']:,} parameters); {steps} ({length}, batch "
             f"{loop.batch_size}); {len(run.data.train):,} "
