@@ -311,7 +311,7 @@ def table(timings: list[Timing], target: float) -> str:
     for t in timings:
         shown = t.reached or t.last
         ratio = "" if fast is None else \
-            f"{'' if t.reached else '> '}{shown['at_s'] / fast['reached']['at_s']:.2f}"
+            f"{'' if t.reached else '> '}{shown['at_s'] / fast.reached['at_s']:.2f}"
         when = f"{shown['at_s']:.1f} s" if t.reached else (
             f"not reached (best {100 * t.best['accuracy']:.2f} % at step {t.best['step']}; "
             f"{shown['at_s']:.1f} s at its end)")
