@@ -1,6 +1,7 @@
 """Commands as a user types them: where records go, what a refused command leaves."""
 
 import os
+import re
 
 import pytest
 
@@ -26,6 +27,9 @@ def test_a_run_ends_by_printing_its_record_folder_with_paths_from_the_launch_dir
     assert result.returncode == 0, result.stderr[-3000:]
     run_dir = (tmp_path / "run").resolve()
     assert f"Run record: {run_dir}" in result.stdout + result.stderr
+    stamped = [line for line in (result.stdout + result.stderr).splitlines()
+               if line.startswith("[")]  # one timestamp style: Hydra's lines and ours
+    assert stamped and all(re.match(r"\[\d\d:\d\d:\d\d\]\[", line) for line in stamped), stamped
     made = {p.name for p in run_dir.iterdir()}
     assert made <= {".hydra", "run.log", "metrics.csv", "summary.json", "checkpoint.pt",
                     "best.pt", "weights_history.pt", "plots"}, made
