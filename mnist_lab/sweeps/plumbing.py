@@ -23,19 +23,19 @@ import os
 from pathlib import Path
 from typing import Any, Sequence
 
-from hydra.core.utils import JobReturn
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import Override
 from hydra.core.plugins import Plugins
-from hydra.plugins.sweeper import Sweeper
-from hydra.types import HydraContext, TaskFunction
+from hydra.core.utils import JobReturn
 from hydra.errors import CompactHydraException
 from hydra.plugins.launcher import Launcher
+from hydra.plugins.sweeper import Sweeper
+from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
 
-from .slurm import still_queued
 from ..record.folder import RunRecord, Status, same_overrides
 from ..training.runtime import THREADS_ENV, usable_cores
+from .slurm import still_queued
 from .summary import SUMMARY_MD, finish_sweep
 
 log = logging.getLogger(__name__)
