@@ -161,7 +161,9 @@ def main(argv: list[str]) -> None:
     missing = [p for p in ([args.study] if args.what == "study" else args.checks)
                if not p.is_dir()]
     if missing or (args.what == "seeds" and not args.checks):
-        sys.exit(f"Error: no such folder: {missing[0]}" if missing else
+        hint = (" (made by: python run.py -m +sweep=fast_search "
+                f"hydra.sweep.dir={args.study})") if args.what == "study" else ""
+        sys.exit(f"Error: no such folder: {missing[0]}{hint}" if missing else
                  "Error: seeds needs the check sweep folders")
     study(args) if args.what == "study" else seeds(args)
 
