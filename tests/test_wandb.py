@@ -104,7 +104,7 @@ def test_unreachable_server_falls_back_to_offline(tmp_path, wandb_env, monkeypat
     monkeypatch.setenv("WANDB_API_KEY", "a" * 40)
     monkeypatch.setenv("WANDB_BASE_URL", "http://127.0.0.1:9")  # nothing listens there
     run_training(tmp_path, FAST + ["trainer.max_steps=100", "logger=wandb",
-                                   "logger.wandb.mode=online", "logger.wandb.init_timeout=3"])
+                                   "logger.wandb.mode=online", "logger.wandb.init_timeout=1"])
     assert any("logging offline instead" in r.message for r in caplog.records)
     run = wandb_run(tmp_path)
     assert run.exit_code == 0 and len(wf.history_values(run, "val/error")) == 1
