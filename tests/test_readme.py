@@ -41,7 +41,7 @@ def test_ci_runs_the_readme_test_command_exactly_as_written():
     ci_lines = (REPO / ".ci" / "run").read_text().splitlines()
     assert command in ci_lines, ".ci/run must run the README's test command as written"
 
-def test_readme_main_command_installs_and_runs():
+def test_readme_main_command_exports_the_data_root_then_runs_run_py():
     """Both commands export the absolute data root for the shell they run in, so that
     every later README command finds the data from any folder (issue 16)."""
     command = readme_command("Run the main job")
