@@ -24,8 +24,8 @@ from omegaconf import DictConfig
 from .optuna_study import (Leftover, check_directions, check_pruner, continuation_seed,
                            leftover_trials, objective_keys, record_objectives, refresh_figures,
                            resolve_storage, search_space, tell, trial_overrides, write_results)
-from .plumbing import (SweepFailed, contiguous, failure_message, launch, recorded_overrides,
-                       visible_gpus, waves, with_devices, with_thread_shares)
+from .plumbing import (SweepFailed, contiguous, failure_message, job_error, launch,
+                       recorded_overrides, visible_gpus, waves, with_devices, with_thread_shares)
 from .summary import finish_sweep, refresh_summary
 from .trial import STORAGE_ENV, STUDY_ENV, TRIAL_ENV, StudyRefused, open_storage
 
@@ -156,7 +156,7 @@ class _Runner:
         """Launch ``trials`` (numbers that follow each other in one launch, so that each
         job's folder is its trial's number), then tell the study each outcome."""
         by_number = {t.number: t for t in trials}
-        for start, numbers in contiguous(sorted(by_number), None):
+        for _, numbers in contiguous(sorted(by_number), None):
             for wave in waves(numbers, self.launcher_cfg, self.gpus):
                 jobs = with_devices([self.job(by_number[n]) for n in wave], self.launcher_cfg,
                                     self.gpus,
@@ -194,8 +194,6 @@ class _Runner:
 
 
 def _error(ret: JobReturn) -> str:
-    try:
-        ret.return_value
-    except BaseException as error:  # noqa: B036 (the job's own exception)
-        return f"{type(error).__name__}: {error}"
-    return ""
+    """The failed job's exception in one line: its type and message."""
+    error = job_error(ret)
+    return f"{type(error).__name__}: {error}" if error is not None else ""
