@@ -14,6 +14,7 @@ import pytest
 
 import hard_images
 from hard_images import make_hard_files, stroke_recall, truth
+from mnist_lab.recognise.paper import DOUBTFUL_LINE
 from mnist_lab.recognise.prepare import prepare_image
 from test_prepare import check_mnist_like
 from user_images import load_mnist_test
@@ -93,6 +94,17 @@ def test_evenly_spaced_rules_are_removed(mnist, tmp_path):
     for condition, n in (("ruled", 6), ("squared", 6), ("ruled_small_vignette", 3)):
         for recall, image in prepared(mnist, tmp_path, condition, range(n)):
             assert recall >= KEPT, condition
+
+
+def test_a_long_line_beside_a_digit_at_the_edge_is_kept_with_a_warning(mnist, tmp_path):
+    # A margin line runs off the photo at both ends, far beyond a small digit that sits
+    # near the photo's edge: at that end it does not clear the digit, just as a 1's stem
+    # does not clear its flag. It is kept, and the preparation says it may be a rule (test
+    # image 253, a 5; before, no warning).
+    images, labels = mnist
+    path, = make_hard_files(images[253:254], tmp_path, ["ruled_small_vignette"],
+                            first_index=253, labels=labels[253:254])
+    assert DOUBTFUL_LINE in prepare_image(path).warnings
 
 
 def _enclosed(image: np.ndarray) -> int:

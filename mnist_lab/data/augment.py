@@ -4,7 +4,11 @@ Each training image gets its own random affine transform (rotation, zoom,
 shear, translation; applied with ``F.affine_grid`` + ``F.grid_sample``, the
 batched form of torchvision's ``functional.affine``, which takes one set of
 parameters per call) and, with probability ``stroke``, a thicker or thinner
-stroke (grey-level dilation or erosion with a 2x2 or 3x3 max-filter).
+stroke (grey-level dilation or erosion with a 2x2 or 3x3 max-filter). With
+probability ``thin_pen`` an image is first redrawn as a thin pen would write it: its
+centre lines (Zhang-Suen thinning) traced with an even pen ``pen_width`` px wide
+(:func:`redraw_thin_pen`), the style of ballpoints and fine-liners that MNIST's
+felt-tip strokes lack.
 
 The random numbers of a step come from a generator seeded with (seed, step),
 so a resumed run draws exactly the augmentations an uninterrupted one draws.
@@ -14,7 +18,7 @@ Off by default: the seed protocol has no augmentation.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -38,6 +42,8 @@ class AugmentConfig:
     shear_deg: float = 10.0  # shear drawn uniformly in [-s, s] degrees
     translate: float = 0.1  # shift drawn uniformly in [-t, t] of the image size
     stroke: float = 0.5  # probability of a thicker or thinner stroke (dilate / erode)
+    thin_pen: float = 0.0  # probability of a redraw of the centre lines with a thin pen
+    pen_width: list[float] = field(default_factory=lambda: [1.2, 2.5])  # px, drawn uniformly
 
     def __post_init__(self) -> None:
         for key, ok, allowed in (
@@ -46,7 +52,11 @@ class AugmentConfig:
                 ("shear_deg", 0 <= self.shear_deg < 90, "in [0, 90) degrees"),
                 ("translate", 0 <= self.translate <= 0.5, "in [0, 0.5] (a fraction of the "
                                                           "image size)"),
-                ("stroke", 0 <= self.stroke <= 1, "a probability in [0, 1]")):
+                ("stroke", 0 <= self.stroke <= 1, "a probability in [0, 1]"),
+                ("thin_pen", 0 <= self.thin_pen <= 1, "a probability in [0, 1]"),
+                ("pen_width", len(self.pen_width) == 2
+                 and 0.5 <= self.pen_width[0] <= self.pen_width[1] <= 6,
+                 "[low, high] in px of the 28x28 image, 0.5 <= low <= high <= 6")):
             if not ok:
                 raise ConfigError(f"data.augment.{key}", getattr(self, key), f"must be {allowed}")
 
@@ -102,8 +112,93 @@ def change_stroke(x: torch.Tensor, probability: float, g: torch.Generator) -> to
     return torch.where(thicker, dilated, torch.where(thinner, eroded, x))
 
 
+THIN_SCALE = 2  # the digit is thinned and redrawn at 2x (56x56), then area-averaged to 28x28
+
+
+def _zhang_suen_tables() -> torch.Tensor:
+    """bool (2, 256): whether a foreground pixel goes in sub-iteration 0 or 1 of Zhang-Suen
+    thinning, by the code of its 8 neighbours (bit i: neighbour P(i+2), clockwise from
+    north, as :data:`_NEIGHBOUR_BITS` weighs them)."""
+    table = torch.zeros(2, 256, dtype=torch.bool)
+    for code in range(256):
+        p = [(code >> i) & 1 for i in range(8)]  # P2..P9
+        count = sum(p)
+        transitions = sum(p[i] == 0 and p[(i + 1) % 8] == 1 for i in range(8))
+        base = 2 <= count <= 6 and transitions == 1
+        p2, p4, p6, p8 = p[0], p[2], p[4], p[6]
+        table[0, code] = base and p2 * p4 * p6 == 0 and p4 * p6 * p8 == 0
+        table[1, code] = base and p2 * p4 * p8 == 0 and p2 * p6 * p8 == 0
+    return table
+
+
+_DELETABLE = _zhang_suen_tables()
+# 3x3 weights giving each pixel its neighbours' code: P9 P2 P3 / P8 . P4 / P7 P6 P5
+_NEIGHBOUR_BITS = torch.tensor([[128, 1, 2], [64, 0, 4], [32, 16, 8]],
+                               dtype=torch.float32).view(1, 1, 3, 3)
+
+
+def thin(mask: torch.Tensor, max_passes: int = 30) -> torch.Tensor:
+    """Skeletons of a batch of binary images: bool (N, 1, H, W) -> bool (N, 1, H, W), one
+    pixel wide and 8-connected.
+
+    T. Y. Zhang and C. Y. Suen, "A fast parallel algorithm for thinning digital
+    patterns", Communications of the ACM 27(3), 1984: two sub-iterations remove the
+    boundary pixels with 2..6 neighbours and one 0 -> 1 transition around them, until
+    none changes (or after ``max_passes`` pairs). Batched: one 3x3 convolution codes every
+    pixel's neighbours, a 256-entry table says which go.
+    """
+    m = mask.to(torch.float32)
+    bits, deletable = _NEIGHBOUR_BITS.to(m.device), _DELETABLE.to(m.device)
+    for _ in range(max_passes):
+        changed = False
+        for sub in (0, 1):
+            code = F.conv2d(m, bits, padding=1).round_().long()
+            gone = (m > 0) & deletable[sub][code]
+            if gone.any():
+                m = m.masked_fill(gone, 0.0)
+                changed = True
+        if not changed:
+            break
+    return m > 0
+
+
+def redraw_thin_pen(images: torch.Tensor, widths: torch.Tensor) -> torch.Tensor:
+    """Digits redrawn with a thin pen: their centre lines traced ``widths`` px wide.
+
+    The image is enlarged THIN_SCALE times (bicubic), cut at 128 and thinned
+    (:func:`thin`); every pixel within half a pen width of the skeleton is inked, with a
+    one-pixel anti-aliased edge, and the drawing area-averaged back to the input size.
+    The generator of the hard photos (``tests/hard_images.py``) redraws its thin-pen
+    digits the same way, with its own code.
+
+    Args:
+        images: float32 (N, C, H, W) in [0, 255], ink bright on a dark background.
+        widths: float32 (N,) pen widths in px of the input image.
+    Returns:
+        float32 (N, C, H, W) in [0, 255].
+    """
+    if len(images) == 0:
+        return images
+    n, c, h, w = images.shape
+    k = THIN_SCALE
+    big = F.interpolate(images.reshape(n * c, 1, h, w), scale_factor=k, mode="bicubic",
+                        align_corners=False)
+    skeleton = thin(big >= 128).to(torch.float32)
+    radius = widths.to(images.device).repeat_interleave(c).view(-1, 1, 1, 1) * k / 2
+    reach = math.ceil(float(radius.max()) + 0.5)
+    padded = F.pad(skeleton, (reach,) * 4)
+    ink = torch.zeros_like(skeleton)
+    for dy in range(-reach, reach + 1):  # ink = max over offsets of skeleton x pen coverage
+        for dx in range(-reach, reach + 1):
+            pen = (radius + 0.5 - math.hypot(dy, dx)).clamp_(0, 1)  # px at the enlarged size
+            if pen.any():
+                shifted = padded[..., reach + dy:reach + dy + k * h, reach + dx:reach + dx + k * w]
+                ink = torch.maximum(ink, shifted * pen)
+    return (F.avg_pool2d(ink, k) * 255).reshape(n, c, h, w)
+
+
 class Augmenter:
-    """Random affine and stroke changes for training batches.
+    """Random thin-pen redraws, affine transforms and stroke changes for training batches.
 
     Args:
         cfg: the ``data.augment`` settings.
@@ -118,9 +213,20 @@ class Augmenter:
         """uint8 (N, C, H, W) → float32 (N, C, H, W) in [0, 255], augmented."""
         g = _generator(self.seed, step, images.device)
         x = images.to(torch.float32)
+        if self.cfg.thin_pen > 0:
+            x = self._thin_pen(x, g)
         theta = random_affine_matrices(len(x), self.cfg, g, images.device)
         grid = F.affine_grid(theta, list(x.shape), align_corners=False)
         x = F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
         if self.cfg.stroke > 0:
             x = change_stroke(x, self.cfg.stroke, g)
         return x.clamp_(0, 255)
+
+    def _thin_pen(self, x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+        """float32 (N, C, H, W): a ``thin_pen`` share of the images redrawn thin."""
+        pick = torch.rand(len(x), generator=g, device=x.device) < self.cfg.thin_pen
+        low, high = self.cfg.pen_width
+        widths = low + (high - low) * torch.rand(len(x), generator=g, device=x.device)
+        x = x.clone()
+        x[pick] = redraw_thin_pen(x[pick], widths[pick])
+        return x

@@ -241,13 +241,16 @@ def _lone_verdict(line: Line, bins: np.ndarray, rest: np.ndarray,
     else by CLEAR of the digit's extent at each end and by LONG of it in all, or off the
     image at both ends: a margin line. Within the digit's extent a straight stroke is
     ink; one that reaches beyond it by CLEAR at both ends but meets it and is not that
-    long is kept, in doubt (a 4's stem may rise above its arm).
+    long is kept, in doubt (a 4's stem may rise above its arm), and so is one off the
+    image at both ends and LONG beyond the digit in all that stops short of CLEAR at one
+    end: a margin line beside a digit at the edge of the photo, or a 1's stem below its
+    flag.
     """
     least, total, box = _beyond(line, rest if axis == 0 else rest.T)
     near = _on(bins, [line], [APART * (line.hi - line.lo)], own=True)
     apart = not ((box if axis == 0 else box.T) & near).any()
     rule = (apart and least > 0) or (least >= CLEAR and (total >= LONG or line.edge_to_edge))
-    return rule, least >= CLEAR and not rule
+    return rule, not rule and (least >= CLEAR or (line.edge_to_edge and total >= LONG))
 
 
 def _verdicts(found: list[tuple[np.ndarray, list[Line]]],
