@@ -123,6 +123,16 @@ def test_the_thin_pen_share_of_a_batch_is_redrawn():
     assert torch.equal(out, Augmenter(cfg, seed=0)(x, step=3))
 
 
+@pytest.mark.parametrize("widths", [[2.0], [2.0, float("nan")], [2.0, 0.0], [2.0, -1.0]])
+def test_pen_widths_must_be_one_per_image_finite_and_positive(widths):
+    with pytest.raises(ValueError, match="widths must be 2 finite pen widths"):
+        redraw_thin_pen(ring().float().expand(2, 1, 28, 28) * 255, torch.tensor(widths))
+
+
+def test_thinning_takes_any_non_zero_mask():
+    assert torch.equal(thin(ring().to(torch.uint8) * 255), thin(ring()))
+
+
 @pytest.mark.parametrize("key, value", [("thin_pen", 1.5), ("pen_width", [2.5, 1.5]),
                                         ("pen_width", [0.1, 1.0]), ("pen_width", [2.0])])
 def test_thin_pen_settings_out_of_range_name_the_key(key, value):

@@ -138,8 +138,9 @@ _NEIGHBOUR_BITS = torch.tensor([[128, 1, 2], [64, 0, 4], [32, 16, 8]],
 
 
 def thin(mask: torch.Tensor, max_passes: int = 30) -> torch.Tensor:
-    """Skeletons of a batch of binary images: bool (N, 1, H, W) -> bool (N, 1, H, W), one
-    pixel wide and 8-connected.
+    """Skeletons of a batch of binary images: bool (N, 1, H, W) (any dtype: non-zero is
+    foreground) -> bool (N, 1, H, W), 8-connected and one pixel wide but for a few 2x2
+    knots; a speck of 2x2 px or less vanishes, as Zhang-Suen has it.
 
     T. Y. Zhang and C. Y. Suen, "A fast parallel algorithm for thinning digital
     patterns", Communications of the ACM 27(3), 1984: two sub-iterations remove the
@@ -147,7 +148,7 @@ def thin(mask: torch.Tensor, max_passes: int = 30) -> torch.Tensor:
     none changes (or after ``max_passes`` pairs). Batched: one 3x3 convolution codes every
     pixel's neighbours, a 256-entry table says which go.
     """
-    m = mask.to(torch.float32)
+    m = (mask != 0).to(torch.float32)
     bits, deletable = _NEIGHBOUR_BITS.to(m.device), _DELETABLE.to(m.device)
     for _ in range(max_passes):
         changed = False
@@ -166,17 +167,26 @@ def redraw_thin_pen(images: torch.Tensor, widths: torch.Tensor) -> torch.Tensor:
     """Digits redrawn with a thin pen: their centre lines traced ``widths`` px wide.
 
     The image is enlarged THIN_SCALE times (bicubic), cut at 128 and thinned
-    (:func:`thin`); every pixel within half a pen width of the skeleton is inked, with a
-    one-pixel anti-aliased edge, and the drawing area-averaged back to the input size.
-    The generator of the hard photos (``tests/hard_images.py``) redraws its thin-pen
-    digits the same way, with its own code.
+    (:func:`thin`); every pixel within half a pen width of the skeleton is inked, with an
+    anti-aliased edge one pixel wide at the enlarged size, and the drawing area-averaged
+    back to the input size. The hard photos' generator (``tests/hard_images.py``) redraws
+    its thin-pen digits in a similar way with its own code (thinned at 4x, the centre
+    lines drawn as joined segments, pens 1 to 2 px at photo scale).
 
     Args:
         images: float32 (N, C, H, W) in [0, 255], ink bright on a dark background.
-        widths: float32 (N,) pen widths in px of the input image.
+        widths: (N,) pen widths in px of the input image, finite and > 0.
     Returns:
         float32 (N, C, H, W) in [0, 255].
+    Raises:
+        ValueError: ``widths`` not of shape (N,), or a width not finite and > 0.
     """
+    widths = torch.as_tensor(widths, dtype=torch.float32, device=images.device)
+    if widths.shape != (len(images),) or not bool(torch.isfinite(widths).all()) \
+            or bool((widths <= 0).any()):
+        raise ValueError(f"redraw_thin_pen: widths must be {len(images)} finite pen widths "
+                         f"> 0 px, one per image; got {widths.tolist()}")
+    images = images.to(torch.float32)
     if len(images) == 0:
         return images
     n, c, h, w = images.shape
@@ -184,7 +194,7 @@ def redraw_thin_pen(images: torch.Tensor, widths: torch.Tensor) -> torch.Tensor:
     big = F.interpolate(images.reshape(n * c, 1, h, w), scale_factor=k, mode="bicubic",
                         align_corners=False)
     skeleton = thin(big >= 128).to(torch.float32)
-    radius = widths.to(images.device).repeat_interleave(c).view(-1, 1, 1, 1) * k / 2
+    radius = widths.repeat_interleave(c).view(-1, 1, 1, 1) * k / 2
     reach = math.ceil(float(radius.max()) + 0.5)
     padded = F.pad(skeleton, (reach,) * 4)
     ink = torch.zeros_like(skeleton)
@@ -199,6 +209,9 @@ def redraw_thin_pen(images: torch.Tensor, widths: torch.Tensor) -> torch.Tensor:
 
 class Augmenter:
     """Random thin-pen redraws, affine transforms and stroke changes for training batches.
+
+    With ``thin_pen`` > 0 the thin pen's draws come first, so the affine and stroke draws
+    of a step differ from those of the same seed without it.
 
     Args:
         cfg: the ``data.augment`` settings.
